@@ -1,0 +1,255 @@
+"""Typed configuration: TOML file + environment overrides, validated with pydantic.
+
+A wrong or missing key stops start-up with a ConfigError naming the key, e.g.
+``providers[0].timezone: unknown time zone 'Europe/Kiev2'``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SUPPORTED_LOCALES = ("uk", "ru", "zh", "en")
+CONFIG_ENV = "UTILIBOT_CONFIG"
+
+# Environment variables that override secrets and deployment-specific keys.
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "UTILIBOT_DATABASE_URL": ("database", "url"),
+    "UTILIBOT_TELEGRAM_TOKEN": ("telegram", "token"),
+    "UTILIBOT_TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "UTILIBOT_VIBER_TOKEN": ("viber", "token"),
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite+aiosqlite:///utilibot.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class TelegramConfig(_Strict):
+    token: str = ""
+    api_base_url: str = ""
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    listen: str = "127.0.0.1:8080"
+    operators: list[int] = Field(default_factory=list)
+    polling_timeout: Annotated[int, Field(ge=0, le=50)] = 25
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> TelegramConfig:
+        if self.token and self.mode == "webhook":
+            if not self.webhook_url:
+                raise ValueError("webhook_url: required when mode = 'webhook'")
+            if not self.webhook_secret:
+                raise ValueError("webhook_secret: required when mode = 'webhook'")
+        return self
+
+
+class ViberConfig(_Strict):
+    token: str = ""
+    name: str = "Utility bot"
+    avatar: str = ""
+    api_base_url: str = "https://chatapi.viber.com/pa"
+    webhook_url: str = ""
+    listen: str = "127.0.0.1:8443"
+    operators: list[str] = Field(default_factory=list)
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+class BotConfig(_Strict):
+    default_locale: str = "uk"
+    timezone: str = "Europe/Kyiv"
+    locales: list[str] = Field(default_factory=lambda: list(SUPPORTED_LOCALES))
+    max_verification_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    delivery_rate_per_second: Annotated[int, Field(ge=1, le=1000)] = 30
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("locales")
+    @classmethod
+    def _known_locales(cls, value: list[str]) -> list[str]:
+        unknown = [code for code in value if code not in SUPPORTED_LOCALES]
+        if unknown or not value:
+            raise ValueError(f"must be a non-empty subset of {list(SUPPORTED_LOCALES)}, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_in_locales(self) -> BotConfig:
+        if self.default_locale not in self.locales:
+            raise ValueError(f"default_locale: {self.default_locale!r} is not in locales {self.locales}")
+        return self
+
+
+class ReadingWindow(_Strict):
+    """Days of the month when readings are accepted; negative days count from the month end."""
+
+    from_day: Annotated[int, Field(ge=-28, le=31)]
+    to_day: Annotated[int, Field(ge=-28, le=31)]
+
+    @model_validator(mode="after")
+    def _no_zero(self) -> ReadingWindow:
+        if self.from_day == 0 or self.to_day == 0:
+            raise ValueError("from_day/to_day: 0 is not a day; use 1..31 or -1..-28 (from the month end)")
+        return self
+
+
+class PaymentLink(_Strict):
+    title: dict[str, str] | str
+    url: str
+
+
+class Notice(_Strict):
+    id: str
+    cron: str
+    text_key: str = ""
+    text: dict[str, str] = Field(default_factory=dict)
+
+
+class ProviderConfig(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    name: dict[str, str]
+    timezone: str = "Europe/Kyiv"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "UAH"
+    verification: Literal["last_payment", "address", "surname"] = "last_payment"
+    reading_window: ReadingWindow = ReadingWindow(from_day=20, to_day=25)
+    hotline: str = ""
+    hours: dict[str, str] | str = ""
+    email: str = ""
+    website: str = ""
+    payment_links: list[PaymentLink] = Field(default_factory=list)
+    payment_qr: dict[str, str] = Field(default_factory=dict)
+    payment_due_day: Annotated[int, Field(ge=1, le=31)] = 15
+    notices: list[Notice] = Field(default_factory=list)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("name")
+    @classmethod
+    def _name_present(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value or not all(isinstance(text, str) and text.strip() for text in value.values()):
+            raise ValueError("needs at least one non-empty localized name, e.g. { en = 'Water' }")
+        unknown = [code for code in value if code not in SUPPORTED_LOCALES]
+        if unknown:
+            raise ValueError(f"unknown locale(s) {unknown}; use {list(SUPPORTED_LOCALES)}")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def localized_name(self, locale: str) -> str:
+        return pick_localized(self.name, locale)
+
+    def localized_hours(self, locale: str) -> str:
+        return self.hours if isinstance(self.hours, str) else pick_localized(self.hours, locale)
+
+
+def pick_localized(texts: dict[str, str], locale: str) -> str:
+    """The text for ``locale``, else English, else the first one given."""
+    return texts.get(locale) or texts.get("en") or next(iter(texts.values()))
+
+
+class Config(_Strict):
+    database: DatabaseConfig = DatabaseConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    viber: ViberConfig = ViberConfig()
+    bot: BotConfig = BotConfig()
+    providers: list[ProviderConfig]
+
+    @model_validator(mode="after")
+    def _unique_providers(self) -> Config:
+        if not self.providers:
+            raise ValueError("providers: at least one [[providers]] table is required")
+        ids = [provider.id for provider in self.providers]
+        duplicates = sorted({pid for pid in ids if ids.count(pid) > 1})
+        if duplicates:
+            raise ValueError(f"providers: duplicate id(s) {duplicates}")
+        return self
+
+    @property
+    def bot_zone(self) -> ZoneInfo:
+        """The service's own time zone, for moments not tied to one provider (e.g. a lockout's end)."""
+        return ZoneInfo(self.bot.timezone)
+
+    def provider(self, provider_id: str) -> ProviderConfig:
+        for provider in self.providers:
+            if provider.id == provider_id:
+                return provider
+        raise KeyError(provider_id)
+
+
+def _format_location(location: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _apply_env(data: dict, environ: dict[str, str]) -> dict:
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            data.setdefault(section, {})[key] = environ[variable]
+    return data
+
+
+def parse_config(data: dict, source: str = "config", environ: dict[str, str] | None = None) -> Config:
+    """Validate a config mapping; environment overrides are applied first."""
+    data = _apply_env(dict(data), dict(os.environ) if environ is None else environ)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            location = _format_location(problem["loc"]) or "(top level)"
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["type"] == "extra_forbidden":
+                message = "unknown key"
+            elif problem["type"] == "missing":
+                message = "required key is missing"
+            lines.append(f"{location}: {message}")
+        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config from ``path`` or from $UTILIBOT_CONFIG."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if not chosen:
+        raise ConfigError(f"no config file: pass -c config.toml or set {CONFIG_ENV}")
+    file = Path(chosen)
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read config file ({error.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    return parse_config(data, source=str(file))

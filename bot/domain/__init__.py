@@ -1,0 +1,1 @@
+"""Domain rules that know nothing about messengers or SQL: parsing, money, verification."""

@@ -1,0 +1,1 @@
+"""The conversation engine and its flows, one module per feature; messenger-agnostic."""

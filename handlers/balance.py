@@ -1,0 +1,61 @@
+"""Balance of the current account: owed or overpaid, due date, and the last period's charges."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.domain.localize import format_day, format_money, format_period
+from handlers.accounts import provider_label
+from handlers.context import Context
+from handlers.menu import main_menu
+from handlers.routing import Router
+from handlers.types import Button, Reply
+
+router = Router()
+
+
+@router.command("/balance")
+@router.action("bal")
+async def show_balance(ctx: Context) -> list[Reply]:
+    ctx.clear_state()
+    account = await ctx.current_account()
+    if account is None:
+        return [
+            Reply(
+                ctx._("Add your personal account first, then I can show its balance."),
+                buttons=[[Button(ctx._("Add account"), "acc:add")], [Button(ctx._("Menu"), "menu")]],
+            )
+        ]
+    try:
+        currency = ctx.config.provider(account.provider_id).currency
+    except KeyError:
+        currency = "UAH"
+    locale = ctx.tr.locale
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, currency, locale)
+
+    lines = [
+        ctx._("Account {number} — {provider}", number=account.number, provider=provider_label(ctx, account)),
+        account.address,
+        "",
+    ]
+    if account.balance > 0:
+        lines.append(ctx._("To pay: {amount}", amount=money(account.balance)))
+        if account.due_date is not None:
+            lines.append(ctx._("Due date: {date}", date=format_day(account.due_date, locale)))
+    elif account.balance < 0:
+        lines.append(ctx._("Nothing to pay: overpaid by {amount}", amount=money(-account.balance)))
+    else:
+        lines.append(ctx._("Nothing to pay: the balance is zero."))
+
+    period, charges = await ctx.uow.accounts.latest_charges(account.id)
+    if period is not None:
+        lines += ["", ctx._("Charges for {period}:", period=format_period(period, locale))]
+        lines += [f"• {charge.service}: {money(charge.amount)}" for charge in charges]
+        lines.append(ctx._("Total: {amount}", amount=money(sum((c.amount for c in charges), Decimal(0)))))
+    accounts = await ctx.uow.accounts.bound_to_chat(ctx.chat.id)
+    buttons = main_menu(ctx)
+    if len(accounts) > 1:
+        buttons = [[Button(ctx._("Switch account"), "acc:list")], *buttons]
+    return [Reply("\n".join(lines), buttons=buttons)]

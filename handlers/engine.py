@@ -1,0 +1,121 @@
+"""The conversation engine: one update at a time per chat, state in the database, one commit per update."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from bot.config import Config
+from bot.i18n import resolve_locale, translator
+from handlers import accounts, balance, help, menu, start
+from handlers.context import Context
+from handlers.routing import Router
+from handlers.types import Incoming, Reply
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def build_router() -> Router:
+    router = Router()
+    for feature in (start, menu, accounts, balance, help):
+        router.include(feature.router)
+    return router
+
+
+class _ChatLocks:
+    """In-process per-chat locks; the database row lock covers other processes."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class Engine:
+    """Turns an Incoming into Replies; the channel sends them after the transaction committed."""
+
+    def __init__(self, config: Config, db: Database, clock: Clock | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.router = build_router()
+        self._locks = _ChatLocks()
+
+    async def handle(self, incoming: Incoming, inbox_id: int | None = None) -> list[Reply]:
+        """Handle one update; with ``inbox_id`` an update already handled is skipped (returns [])."""
+        async with self._locks.hold((incoming.channel, incoming.chat_id)):
+            try:
+                return await self._handle_locked(incoming, inbox_id)
+            except Exception:
+                log.exception("update from %s chat %s failed", incoming.channel, incoming.chat_id)
+                return await self._apologise(incoming, inbox_id)
+
+    async def _handle_locked(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
+        now = self.clock()
+        async with self.db.unit_of_work() as uow:
+            if inbox_id is not None and not await uow.inbox.claim(inbox_id, now):
+                return []
+            chat, _ = await uow.chats.get_or_create(incoming.channel, incoming.chat_id, incoming.user_id)
+            if chat.locale is None:
+                chat.locale = resolve_locale(
+                    incoming.language, self.config.bot.locales, self.config.bot.default_locale
+                )
+            if not chat.active:
+                chat.active = True  # they wrote to us, so we may write to them again
+            ctx = Context(incoming, chat, uow, self.config, now, translator(chat.locale))
+            replies = await self._route(ctx)
+            await uow.commit()
+            return replies
+
+    async def _route(self, ctx: Context) -> list[Reply]:
+        incoming = ctx.incoming
+        if incoming.kind == "action":
+            prefix = incoming.action.split(":", 1)[0]
+            handler = self.router.actions.get(prefix)
+            if handler is not None:
+                return await handler(ctx)
+            return await menu.not_understood(ctx)
+        text = incoming.text.strip() if incoming.kind == "text" else ""
+        if text.startswith("/") and len(text) <= 64:
+            name = text.split()[0].split("@")[0].lower()
+            handler = self.router.commands.get(name)
+            if handler is not None:
+                return await handler(ctx)
+        step = self.router.steps.get(ctx.state)
+        if step is not None:
+            return await step(ctx)
+        return await menu.not_understood(ctx)
+
+    async def _apologise(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
+        """A localized apology after a failure; the update is marked failed so it is not retried forever."""
+        locale = self.config.bot.default_locale
+        try:
+            async with self.db.unit_of_work() as uow:
+                if inbox_id is not None:
+                    await uow.inbox.mark_failed(inbox_id, self.clock())
+                chat = await uow.chats.get_for_update(incoming.channel, incoming.chat_id)
+                if chat is not None and chat.locale:
+                    locale = chat.locale
+                await uow.commit()
+        except Exception:
+            log.exception("could not record the failure of an update")
+        tr = translator(locale)
+        return [Reply(tr._("Sorry, something went wrong on our side. Please try again in a minute."))]

@@ -1,0 +1,48 @@
+"""Help and the providers' contacts (hotline, hours, e-mail, website)."""
+
+from __future__ import annotations
+
+from bot.config import ProviderConfig
+from handlers.context import Context
+from handlers.menu import menu_reply
+from handlers.routing import Router
+from handlers.types import Reply
+
+router = Router()
+
+
+def contacts(ctx: Context, provider: ProviderConfig) -> str:
+    lines = [provider.localized_name(ctx.tr.locale)]
+    if provider.hotline:
+        lines.append(ctx._("Hotline: {phone}", phone=provider.hotline))
+    hours = provider.localized_hours(ctx.tr.locale)
+    if hours:
+        lines.append(ctx._("Working hours: {hours}", hours=hours))
+    if provider.email:
+        lines.append(ctx._("E-mail: {email}", email=provider.email))
+    if provider.website:
+        lines.append(ctx._("Website: {url}", url=provider.website))
+    return "\n".join(lines)
+
+
+@router.command("/help")
+@router.action("help")
+async def show_help(ctx: Context) -> list[Reply]:
+    ctx.clear_state()
+    accounts = await ctx.uow.accounts.bound_to_chat(ctx.chat.id)
+    mine = {account.provider_id for account in accounts}
+    providers = [p for p in ctx.config.providers if p.id in mine] or list(ctx.config.providers)
+    text = "\n\n".join(
+        [
+            ctx._(
+                "What I can do:\n"
+                "• Add account — link the personal account from your receipt to this chat.\n"
+                "• My accounts — switch between several accounts or remove one.\n"
+                "• Balance — what you owe, the due date and the last charges.\n"
+                "Commands: /start, /menu, /cancel (stop the current step), /language, /help."
+            ),
+            ctx._("Contacts:"),
+            *(contacts(ctx, provider) for provider in providers),
+        ]
+    )
+    return [menu_reply(ctx, text)]

@@ -1,0 +1,45 @@
+"""The main menu, /cancel, /menu, and the hint for anything the bot did not understand."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.routing import Router
+from handlers.types import Button, Reply
+
+router = Router()
+
+
+def main_menu(ctx: Context) -> list[list[Button]]:
+    _ = ctx._
+    return [
+        [Button(_("Balance"), "bal"), Button(_("My accounts"), "acc:list")],
+        [Button(_("Add account"), "acc:add"), Button(_("Help and contacts"), "help")],
+        [Button(_("Language"), "lang")],
+    ]
+
+
+def cancel_row(ctx: Context) -> list[Button]:
+    return [Button(ctx._("Cancel"), "cancel")]
+
+
+def menu_reply(ctx: Context, text: str) -> Reply:
+    return Reply(text, buttons=main_menu(ctx))
+
+
+@router.command("/menu")
+@router.action("menu")
+async def show_menu(ctx: Context) -> list[Reply]:
+    ctx.clear_state()
+    return [menu_reply(ctx, ctx._("Main menu. What would you like to do?"))]
+
+
+@router.command("/cancel")
+@router.action("cancel")
+async def cancel(ctx: Context) -> list[Reply]:
+    text = ctx._("Cancelled.") if ctx.state else ctx._("Nothing to cancel.")
+    ctx.clear_state()
+    return [menu_reply(ctx, text + " " + ctx._("Main menu. What would you like to do?"))]
+
+
+async def not_understood(ctx: Context) -> list[Reply]:
+    return [menu_reply(ctx, ctx._("Sorry, I did not understand that. Please use the buttons below or /help."))]

@@ -1,0 +1,61 @@
+"""The routing table: features register commands, button actions and conversation steps here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from handlers.context import Context
+from handlers.types import Reply
+
+Handler = Callable[[Context], Awaitable[list[Reply]]]
+
+
+@dataclass
+class Router:
+    """``commands`` by name ('/start'), ``actions`` by prefix before ':' ('acc'), ``steps`` by state."""
+
+    commands: dict[str, Handler] = field(default_factory=dict)
+    actions: dict[str, Handler] = field(default_factory=dict)
+    steps: dict[str, Handler] = field(default_factory=dict)
+
+    def command(self, *names: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for name in names:
+                self.commands[name] = handler
+            return handler
+
+        return register
+
+    def action(self, *names: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for name in names:
+                self.actions[name] = handler
+            return handler
+
+        return register
+
+    def step(self, *states: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for state in states:
+                self.steps[state] = handler
+            return handler
+
+        return register
+
+    def include(self, other: Router) -> None:
+        for mine, theirs in (
+            (self.commands, other.commands),
+            (self.actions, other.actions),
+            (self.steps, other.steps),
+        ):
+            clash = set(mine) & set(theirs)
+            if clash:
+                raise ValueError(f"routes registered twice: {sorted(clash)}")
+            mine.update(theirs)
+
+
+def action_argument(ctx: Context) -> str:
+    """'acc:use:42' → 'use:42' (what follows the action's prefix)."""
+    _, _, rest = ctx.incoming.action.partition(":")
+    return rest

@@ -1,0 +1,50 @@
+"""What channels hand to the engine (Incoming) and what the engine hands back (Reply)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+MAX_ACTION_BYTES = 64  # Telegram callback_data and Viber ActionBody limit we design for
+
+InputKind = Literal["text", "action", "media", "other"]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a resident did: typed text, pressed a button, or sent media we do not read."""
+
+    channel: str
+    chat_id: str
+    user_id: str = ""
+    language: str | None = None
+    kind: InputKind = "text"
+    text: str = ""
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str
+
+    def __post_init__(self) -> None:
+        if len(self.action.encode()) > MAX_ACTION_BYTES:
+            raise ValueError(f"button action longer than {MAX_ACTION_BYTES} bytes: {self.action!r}")
+
+
+@dataclass(frozen=True)
+class UrlButton:
+    label: str
+    url: str
+
+
+@dataclass
+class Reply:
+    """A localized message; buttons are rows of actions, links open URLs, image is PNG bytes."""
+
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    links: list[UrlButton] = field(default_factory=list)
+    image: bytes | None = None
+    image_name: str = ""

@@ -1,0 +1,1 @@
+"""Persistence: the only package that speaks SQL (models, unit of work, repositories, import/export)."""

@@ -1,0 +1,235 @@
+"""SQLAlchemy ORM models: the whole database schema (migrations mirror this file)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes stored as UTC; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Money = Numeric(14, 2, asdecimal=True)
+MeterValue = Numeric(18, 6, asdecimal=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    """A provider's personal account as imported from billing."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("provider_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(300))
+    holder: Mapped[str] = mapped_column(String(200))
+    balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    last_payment_amount: Mapped[Decimal | None] = mapped_column(Money)
+    last_payment_date: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Meter(Base):
+    """A meter (and zone) of an account; last_value is what billing last accepted."""
+
+    __tablename__ = "meters"
+    __table_args__ = (UniqueConstraint("account_id", "serial", "zone"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    zone: Mapped[str] = mapped_column(String(10), default="")
+    unit: Mapped[str] = mapped_column(String(16))
+    last_value: Mapped[Decimal | None] = mapped_column(MeterValue)
+    last_date: Mapped[date | None] = mapped_column(Date)
+    max_monthly_delta: Mapped[Decimal | None] = mapped_column(MeterValue)
+    precision: Mapped[int] = mapped_column(Integer, default=3)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Reading(Base):
+    """A resident's submitted reading; the latest per (meter, period) is the one exported."""
+
+    __tablename__ = "readings"
+    __table_args__ = (
+        Index("ix_readings_meter_period", "meter_id", "period"),
+        UniqueConstraint("dedup_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(7))
+    value: Mapped[Decimal] = mapped_column(MeterValue)
+    previous_value: Mapped[Decimal | None] = mapped_column(MeterValue)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[int | None] = mapped_column(ForeignKey("chats.id", ondelete="SET NULL"))
+    receipt: Mapped[str] = mapped_column(String(16), index=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(96))
+
+
+class Charge(Base):
+    """One service's charge for one billing period (YYYY-MM)."""
+
+    __tablename__ = "charges"
+    __table_args__ = (UniqueConstraint("account_id", "period", "service"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(7))
+    service: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class Payment(Base):
+    """A payment received by the provider."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("account_id", "paid_on", "amount", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    paid_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    channel: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Chat(Base):
+    """A messenger chat: locale, conversation state, preferences, and whether we may write to it."""
+
+    __tablename__ = "chats"
+    __table_args__ = (UniqueConstraint("channel", "chat_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_key: Mapped[str] = mapped_column(String(64))
+    user_key: Mapped[str] = mapped_column(String(64), default="")
+    locale: Mapped[str | None] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(48), default="")
+    state_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    current_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    notifications: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Binding(Base):
+    """A chat's verified link to an account."""
+
+    __tablename__ = "bindings"
+
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VerificationAttempt(Base):
+    """Every attempt to bind an account, successful or not (the lockout counts the failures)."""
+
+    __tablename__ = "verification_attempts"
+    __table_args__ = (Index("ix_verification_attempts_chat_time", "chat_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    provider_id: Mapped[str] = mapped_column(String(32))
+    account_number: Mapped[str] = mapped_column(String(64))
+    success: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InboxUpdate(Base):
+    """A raw incoming update, stored before it is acknowledged; handled exactly once."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "update_key"),
+        Index("ix_inbox_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    update_key: Mapped[str] = mapped_column(String(96))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message waiting to be delivered to one chat (reminders, broadcasts)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_ready", "status", "priority", "not_before"),
+        UniqueConstraint("dedup_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    dedup_key: Mapped[str | None] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

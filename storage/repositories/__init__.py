@@ -1,0 +1,1 @@
+"""Repositories: typed queries over one session; they flush but never commit."""

@@ -1,0 +1,58 @@
+"""Incoming updates stored before acknowledgement: deduplication and crash recovery."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import InboxUpdate
+from storage.upsert import insert_for
+
+
+class InboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def store(self, channel: str, update_key: str, payload: str, at: datetime) -> int | None:
+        """Insert the update; its id, or None when it was stored before (a retry or duplicate)."""
+        statement = (
+            insert_for(self.session, InboxUpdate)
+            .values(channel=channel, update_key=update_key, payload=payload, status="pending", received_at=at)
+            .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+            .returning(InboxUpdate.id)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def claim(self, update_id: int, at: datetime) -> bool:
+        """Mark a pending update handled; False when it was handled already."""
+        result = await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.id == update_id, InboxUpdate.status == "pending")
+            .values(status="done", handled_at=at)
+        )
+        return result.rowcount == 1
+
+    async def mark_failed(self, update_id: int, at: datetime) -> None:
+        await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.id == update_id, InboxUpdate.status == "pending")
+            .values(status="failed", handled_at=at)
+        )
+
+    async def pending(self, channel: str, limit: int = 100) -> Sequence[InboxUpdate]:
+        query = (
+            select(InboxUpdate)
+            .where(InboxUpdate.channel == channel, InboxUpdate.status == "pending")
+            .order_by(InboxUpdate.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def purge_handled(self, before: datetime) -> int:
+        result = await self.session.execute(
+            delete(InboxUpdate).where(InboxUpdate.status != "pending", InboxUpdate.received_at < before)
+        )
+        return result.rowcount or 0

@@ -1,0 +1,126 @@
+"""Shared fixtures: a test config, a migrated SQLite file per test, and PostgreSQL when reachable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.config import Config, parse_config
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.models import Base
+
+PG_ENV = "UTILIBOT_TEST_PG_URL"
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+TEST_CONFIG: dict[str, Any] = {
+    "bot": {"default_locale": "uk", "max_verification_failures": 3, "timezone": "Europe/Kyiv"},
+    "providers": [
+        {
+            "id": "teplo",
+            "name": {"uk": "Теплокомуненерго", "ru": "Теплокоммунэнерго", "zh": "供热公司", "en": "City Heating"},
+            "timezone": "Europe/Kyiv",
+            "verification": "last_payment",
+            "reading_window": {"from_day": 20, "to_day": 25},
+            "hotline": "+380 44 000 00 00",
+            "hours": {"uk": "Пн–Пт 8:00–17:00", "en": "Mon–Fri 8:00–17:00"},
+        },
+        {
+            "id": "voda",
+            "name": {"uk": "Водоканал", "ru": "Водоканал", "zh": "自来水公司", "en": "City Water"},
+            "timezone": "Europe/Kyiv",
+            "verification": "surname",
+            "reading_window": {"from_day": -2, "to_day": 3},
+            "hotline": "1551",
+        },
+    ],
+}
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config(TEST_CONFIG, environ={})
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A real, migrated SQLite file for this test."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    await upgrade(database)
+    yield database
+    await database.dispose()
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get(PG_ENV) or PG_DEFAULT
+
+
+async def _pg_create() -> tuple[str | None, str]:
+    admin_url = _pg_admin_url()
+    name = f"utilibot_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = Database(admin_url)
+    try:
+        async with admin.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        return None, f"PostgreSQL not reachable at {make_url(admin_url).render_as_string()}: {error!s:.120}"
+    finally:
+        await admin.dispose()
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    database = Database(url)
+    try:
+        await upgrade(database)
+    finally:
+        await database.dispose()
+    return url, ""
+
+
+async def _pg_drop(url: str) -> None:
+    admin = Database(_pg_admin_url())
+    try:
+        async with admin.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            name = make_url(url).database
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run (dropped after); skips with the reason if none."""
+    url, reason = asyncio.run(_pg_create())
+    if url is None:
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
+    yield url
+    asyncio.run(_pg_drop(url))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The same test on a real SQLite file and on PostgreSQL (emptied before each test)."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        await upgrade(database)
+    else:
+        database = Database(request.getfixturevalue("pg_url"))
+        tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+        async with database.engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield database
+    await database.dispose()
