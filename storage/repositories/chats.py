@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,3 +35,9 @@ class ChatRepository:
                 raise
             return chat, False
         return chat, True
+
+    async def set_active(self, channel: str, chat_key: str, active: bool) -> None:
+        """Mark a chat (in)active: inactive chats (blocked the bot, unsubscribed) get no deliveries."""
+        await self.session.execute(
+            update(Chat).where(Chat.channel == channel, Chat.chat_key == chat_key).values(active=active)
+        )
