@@ -56,3 +56,8 @@ def upgrade_sync(url: str, revision: str = "head") -> tuple[str | None, str | No
             await db.dispose()
 
     return asyncio.run(_run())
+
+
+async def current_revision(db: Database) -> str | None:
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(_current_on)

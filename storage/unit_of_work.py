@@ -31,10 +31,8 @@ class UnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        try:
-            await self.session.rollback()
-        finally:
-            await self.session.close()
+        # Closing rolls back whatever was not committed, without expiring the objects already loaded.
+        await self.session.close()
 
     async def commit(self) -> None:
         await self.session.commit()

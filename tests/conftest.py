@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -101,14 +102,26 @@ async def _pg_drop(url: str) -> None:
         await admin.dispose()
 
 
+def _in_thread(coroutine: Any) -> Any:
+    """Run a coroutine to completion on its own loop (fixtures may be set up inside a running loop)."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return result[0] if result else None
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run (dropped after); skips with the reason if none."""
-    url, reason = asyncio.run(_pg_create())
+    created = _in_thread(_pg_create())
+    if created is None:
+        pytest.skip("PostgreSQL tests skipped: could not create a test database")
+    url, reason = created
     if url is None:
         pytest.skip(f"PostgreSQL tests skipped: {reason}")
     yield url
-    asyncio.run(_pg_drop(url))
+    _in_thread(_pg_drop(url))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -28,9 +28,9 @@ def normalize_account_number(text: str) -> str | None:
     """'12-345 678' / '１２３４５' → '12345678'; None when it is not an account number."""
     if len(text) > MAX_INPUT_CHARS:
         return None
-    compact = ascii_digits(clean(text))
+    compact = ascii_digits(clean(text.replace("№", " ")))
     compact = re.sub(r"[\s\-–—_./]", "", compact)
-    compact = compact.lstrip("№#")
+    compact = compact.lstrip("#")
     if not re.fullmatch(r"[0-9A-Za-z]{3,32}", compact) or not any(ch.isdigit() for ch in compact):
         return None
     return compact.upper()

@@ -27,12 +27,12 @@ class AccountFacts:
 # Compared against when the account does not exist, so a miss costs the same work as a wrong fact.
 UNKNOWN_ACCOUNT = AccountFacts(address="-", holder="-", last_payment_amount=None)
 
-_UNIT_WORDS = re.compile(r"\b(кв|квартира|apt|apartment|flat|室|号|д|дом|будинок|буд|house|no)\b\.?", re.I)
+_UNIT_WORDS = re.compile(r"\b(кв|квартира|apt|apartment|flat|д|дом|будинок|буд|house|no)\b\.?|[室号#№]", re.I)
 
 
 def _address_units(address: str) -> list[str]:
     """House/apartment tokens of an address: the parts that contain a digit, in order."""
-    return [fold(part) for part in re.split(r"[,\s/]+", address) if any(ch.isdigit() for ch in part)]
+    return [part for part in re.split(r"[,\s/]+", address) if any(ch.isdigit() for ch in part)]
 
 
 def _same(left: str, right: str) -> bool:
@@ -57,8 +57,18 @@ def fact_matches(method: str, typed: str, facts: AccountFacts) -> bool:
         answer = fold(_UNIT_WORDS.sub(" ", typed))
         if not answer:
             return False
-        return (bool(units) and _same(answer, units[-1])) or _same(answer, fold(facts.address))
+        return (bool(units) and _same(answer, fold(units[-1]))) or _same(fold(typed), fold(facts.address))
     raise ValueError(f"unknown verification method {method!r}")
+
+
+def expected_fact(method: str, facts: AccountFacts) -> str:
+    """What a resident should type for ``method`` (shown by the demo next to its accounts)."""
+    if method == "last_payment":
+        return str(facts.last_payment_amount or "")
+    if method == "surname":
+        return facts.holder.split()[0] if facts.holder.split() else ""
+    units = _address_units(facts.address)
+    return units[-1] if units else facts.address
 
 
 def mask_holder(holder: str) -> str:

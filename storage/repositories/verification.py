@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import VerificationAttempt
@@ -41,3 +41,9 @@ class VerificationRepository:
             .order_by(VerificationAttempt.created_at)
         )
         return (await self.session.execute(query)).scalars().all()
+
+    async def purge_before(self, before: datetime) -> int:
+        result = await self.session.execute(
+            delete(VerificationAttempt).where(VerificationAttempt.created_at < before)
+        )
+        return result.rowcount or 0

@@ -1,0 +1,187 @@
+"""The `utilibot` command line (also `python -m bot`): demo, run, import, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bot.app import Application, StartupError
+from bot.config import CONFIG_ENV, Config, ConfigError, load_config
+
+log = logging.getLogger("utilibot")
+
+IMPORT_KINDS = ("accounts", "meters", "charges", "payments")  # the order rows depend on each other
+MAX_ERRORS_SHOWN = 200
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help=f"config file (TOML); default: ${CONFIG_ENV}",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="utilibot",
+        description="Chatbot for utility companies' residents (Telegram, Viber, console demo).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="chat with the bot in this terminal on a local SQLite file with demo data (no token needed)",
+        description="Creates (or reuses) DIR/utilibot.db with demo data for two providers, prints demo "
+        "accounts with their verification facts, and opens a chat with the bot in the terminal. "
+        "Buttons are shown as numbered choices: type the number to press one.",
+    )
+    demo.add_argument("--dir", default="utilibot-demo", type=Path, help="demo folder (default: %(default)s)")
+    demo.add_argument("--language", choices=["uk", "ru", "zh", "en"], help="your language (default: from $LANG)")
+    demo.add_argument("--reset", action="store_true", help="start from a fresh demo database")
+
+    run = commands.add_parser(
+        "run",
+        help="run every channel whose token is set, plus the scheduler",
+        description="Starts every messenger channel whose token is set and the scheduler in one process. "
+        "Stops cleanly on SIGINT/SIGTERM. An SQLite database is upgraded automatically.",
+    )
+    _add_config_option(run)
+
+    importer = commands.add_parser(
+        "import",
+        help="import billing data from CSV files (idempotent upserts)",
+        description="Imports billing CSV files (formats in the README). Bad rows are reported with their "
+        "line number and reason while good rows are kept. Exit code 0 when every row was accepted, "
+        "1 when some were rejected, 2 when a file could not be read at all.",
+    )
+    _add_config_option(importer)
+    for kind in IMPORT_KINDS:
+        importer.add_argument(f"--{kind}", type=Path, metavar="FILE", help=f"{kind}.csv to import")
+
+    database = commands.add_parser("db", help="database schema management", description="Database schema.")
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply migrations up to the latest revision (idempotent)",
+        description="Applies Alembic migrations up to the latest revision. Safe to run repeatedly.",
+    )
+    _add_config_option(upgrade)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+async def _run(config: Config) -> None:
+    app = Application(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.run(stop)
+
+
+async def _import(config: Config, files: dict[str, Path]) -> int:
+    from storage.database import Database
+    from storage.importer import ImportFileError, import_csv
+    from storage.migrate import upgrade
+
+    db = Database(config.database.url)
+    worst = 0
+    try:
+        if db.dialect == "sqlite":
+            await upgrade(db)
+        for kind in IMPORT_KINDS:
+            path = files.get(kind)
+            if path is None:
+                continue
+            try:
+                size = path.stat().st_size
+            except OSError as error:
+                print(f"{path}: cannot read ({error.strerror})", file=sys.stderr)
+                worst = 2
+                continue
+            with tqdm(total=size, unit="B", unit_scale=True, desc=kind, file=sys.stderr, disable=None) as bar:
+                try:
+                    report = await import_csv(db, config, kind, path, progress=bar.update)  # type: ignore[arg-type]
+                except ImportFileError as error:
+                    print(f"{path}: {error}", file=sys.stderr)
+                    worst = 2
+                    continue
+            for error in report.errors[:MAX_ERRORS_SHOWN]:
+                print(f"{path}: line {error.line}: {error.reason}", file=sys.stderr)
+            if len(report.errors) > MAX_ERRORS_SHOWN:
+                print(f"{path}: ... and {len(report.errors) - MAX_ERRORS_SHOWN} more rejected rows", file=sys.stderr)
+            print(
+                f"{kind}: {report.inserted} inserted, {report.updated} updated, {report.rejected} rejected ({path})"
+            )
+            if report.rejected:
+                worst = max(worst, 1)
+    finally:
+        await db.dispose()
+    return worst
+
+
+def _db_upgrade(config: Config) -> int:
+    from storage.migrate import upgrade_sync
+
+    before, after = upgrade_sync(config.database.url)
+    if before == after:
+        print(f"database is up to date (revision {after})")
+    else:
+        print(f"database upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiogram logs request URLs at debug level, and they contain the token.
+    logging.getLogger("aiogram").setLevel(logging.INFO)
+    try:
+        if args.command == "demo":
+            from bot.demo.session import run_demo
+
+            return asyncio.run(run_demo(args.dir, args.language or _language_from_env(), args.reset))
+        config = _config(args)
+        if args.command == "run":
+            asyncio.run(_run(config))
+            return 0
+        if args.command == "import":
+            files = {kind: getattr(args, kind) for kind in IMPORT_KINDS if getattr(args, kind)}
+            if not files:
+                print("nothing to import: give at least one of --accounts, --meters, --charges, --payments",
+                      file=sys.stderr)
+                return 2
+            return asyncio.run(_import(config, files))
+        if args.command == "db":
+            return _db_upgrade(config)
+    except (ConfigError, StartupError) as error:
+        print(f"utilibot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _language_from_env() -> str | None:
+    from bot.i18n import resolve_locale
+
+    tag = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
+    code = resolve_locale(tag, ["uk", "ru", "zh", "en"], "")
+    return code or None

@@ -1,0 +1,1 @@
+"""Time-triggered work: a few fixed APScheduler jobs built from config (never one job per user)."""

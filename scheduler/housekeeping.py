@@ -1,0 +1,28 @@
+"""Housekeeping: forget handled inbox updates and old verification attempts after their retention."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+# Long enough to deduplicate any messenger retry (Viber retries for an hour, Telegram for a day).
+INBOX_RETENTION = timedelta(days=7)
+# The attempt log is kept for security reviews; the lockout itself only looks at 24 hours.
+ATTEMPT_RETENTION = timedelta(days=90)
+
+
+async def purge_old_records(db: Database, clock: Callable[[], datetime]) -> tuple[int, int]:
+    """Delete handled inbox rows and verification attempts past retention; returns the counts."""
+    now = clock()
+    async with db.unit_of_work() as uow:
+        updates = await uow.inbox.purge_handled(now - INBOX_RETENTION)
+        attempts = await uow.verification.purge_before(now - ATTEMPT_RETENTION)
+        await uow.commit()
+    if updates or attempts:
+        log.info("housekeeping: removed %d handled updates and %d old verification attempts", updates, attempts)
+    return updates, attempts

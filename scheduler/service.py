@@ -1,0 +1,32 @@
+"""Builds the AsyncIOScheduler with the service's fixed jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.config import Config
+from scheduler.housekeeping import purge_old_records
+from storage.database import Database
+
+# A job that was due while the process was down still runs once on start-up if it is at most
+# this late; missed runs are coalesced into one.
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+
+def build_scheduler(config: Config, db: Database, clock: Callable[[], datetime]) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone=config.bot_zone,
+        job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS, "max_instances": 1},
+    )
+    scheduler.add_job(
+        purge_old_records,
+        CronTrigger(hour=4, minute=17, timezone=config.bot_zone),
+        args=[db, clock],
+        id="housekeeping",
+        name="Purge handled updates and old verification attempts",
+    )
+    return scheduler
