@@ -1,4 +1,4 @@
-"""The `utilibot` command line (also `python -m bot`): demo, run, import, db upgrade."""
+"""The `utilibot` command line (also `python -m bot`): demo, run, import, export-readings, db upgrade."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from bot.app import Application, StartupError
 from bot.config import CONFIG_ENV, Config, ConfigError, load_config
+from bot.readings_export import COLUMNS as EXPORT_COLUMNS
 
 log = logging.getLogger("utilibot")
 
@@ -47,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Buttons are shown as numbered choices: type the number to press one.",
     )
     demo.add_argument("--dir", default="utilibot-demo", type=Path, help="demo folder (default: %(default)s)")
-    demo.add_argument("--language", choices=["uk", "ru", "zh", "en"], help="your language (default: from $LANG)")
+    demo.add_argument(
+        "--language", choices=["uk", "ru", "zh", "en"], help="your language (default: from $LANG)"
+    )
     demo.add_argument("--reset", action="store_true", help="start from a fresh demo database")
 
     run = commands.add_parser(
@@ -68,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_option(importer)
     for kind in IMPORT_KINDS:
         importer.add_argument(f"--{kind}", type=Path, metavar="FILE", help=f"{kind}.csv to import")
+
+    export = commands.add_parser(
+        "export-readings",
+        help="export the readings of one period as CSV for billing",
+        description="Writes the readings accepted inside the period's window: one row per meter and zone, "
+        "the latest correction wins. Columns: " + ", ".join(EXPORT_COLUMNS) + ".",
+    )
+    _add_config_option(export)
+    export.add_argument("--period", required=True, metavar="YYYY-MM", help="the billing period")
+    export.add_argument("--provider", metavar="ID", help="only this provider (default: all)")
+    export.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="CSV file to write, or - for stdout"
+    )
 
     database = commands.add_parser("db", help="database schema management", description="Database schema.")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -123,15 +139,47 @@ async def _import(config: Config, files: dict[str, Path]) -> int:
             for error in report.errors[:MAX_ERRORS_SHOWN]:
                 print(f"{path}: line {error.line}: {error.reason}", file=sys.stderr)
             if len(report.errors) > MAX_ERRORS_SHOWN:
-                print(f"{path}: ... and {len(report.errors) - MAX_ERRORS_SHOWN} more rejected rows", file=sys.stderr)
+                print(
+                    f"{path}: ... and {len(report.errors) - MAX_ERRORS_SHOWN} more rejected rows",
+                    file=sys.stderr,
+                )
             print(
-                f"{kind}: {report.inserted} inserted, {report.updated} updated, {report.rejected} rejected ({path})"
+                f"{kind}: {report.inserted} inserted, {report.updated} updated, "
+                f"{report.rejected} rejected ({path})"
             )
             if report.rejected:
                 worst = max(worst, 1)
     finally:
         await db.dispose()
     return worst
+
+
+async def _export(config: Config, period: str, provider: str | None, output: str) -> int:
+    from bot.domain.windows import parse_period
+    from bot.readings_export import export_readings
+    from storage.database import Database
+
+    try:
+        parse_period(period)
+    except ValueError as error:
+        print(f"utilibot: --period: {error}", file=sys.stderr)
+        return 2
+    if provider is not None and provider not in {p.id for p in config.providers}:
+        print(f"utilibot: --provider: unknown provider {provider!r}", file=sys.stderr)
+        return 2
+    db = Database(config.database.url)
+    try:
+        if output == "-":
+            rows = await export_readings(db, config, period, sys.stdout, provider)
+        else:
+            temporary = Path(f"{output}.part")
+            with temporary.open("w", encoding="utf-8", newline="") as handle:
+                rows = await export_readings(db, config, period, handle, provider)
+            temporary.replace(output)  # a reader never sees a half-written file
+    finally:
+        await db.dispose()
+    print(f"exported {rows} readings for {period}", file=sys.stderr)
+    return 0
 
 
 def _db_upgrade(config: Config) -> int:
@@ -165,10 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "import":
             files = {kind: getattr(args, kind) for kind in IMPORT_KINDS if getattr(args, kind)}
             if not files:
-                print("nothing to import: give at least one of --accounts, --meters, --charges, --payments",
-                      file=sys.stderr)
+                print(
+                    "nothing to import: give at least one of --accounts, --meters, --charges, --payments",
+                    file=sys.stderr,
+                )
                 return 2
             return asyncio.run(_import(config, files))
+        if args.command == "export-readings":
+            return asyncio.run(_export(config, args.period, args.provider, args.output))
         if args.command == "db":
             return _db_upgrade(config)
     except (ConfigError, StartupError) as error:

@@ -7,6 +7,7 @@ A wrong or missing key stops start-up with a ConfigError naming the key, e.g.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -56,11 +57,18 @@ class TelegramConfig(_Strict):
     operators: list[int] = Field(default_factory=list)
     polling_timeout: Annotated[int, Field(ge=0, le=50)] = 25
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_charset(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> TelegramConfig:
         if self.token and self.mode == "webhook":
-            if not self.webhook_url:
-                raise ValueError("webhook_url: required when mode = 'webhook'")
+            if not self.webhook_url.startswith("https://"):
+                raise ValueError("webhook_url: an https:// URL is required when mode = 'webhook'")
             if not self.webhook_secret:
                 raise ValueError("webhook_secret: required when mode = 'webhook'")
         return self

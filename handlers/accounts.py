@@ -96,6 +96,9 @@ async def start_binding(ctx: Context) -> list[Reply]:
 
 @router.action("accp")
 async def provider_chosen(ctx: Context) -> list[Reply]:
+    _, remaining = await _lock_state(ctx)
+    if remaining is not None:
+        return [_locked_reply(ctx, remaining)]
     try:
         provider = ctx.config.provider(action_argument(ctx))
     except KeyError:
@@ -106,7 +109,9 @@ async def provider_chosen(ctx: Context) -> list[Reply]:
 @router.step(STEP_PROVIDER)
 async def provider_expected(ctx: Context) -> list[Reply]:
     buttons = [[Button(p.localized_name(ctx.tr.locale), f"accp:{p.id}")] for p in ctx.config.providers]
-    return [Reply(ctx._("Please choose the company with a button below."), buttons=[*buttons, cancel_row(ctx)])]
+    return [
+        Reply(ctx._("Please choose the company with a button below."), buttons=[*buttons, cancel_row(ctx)])
+    ]
 
 
 def _provider_from_state(ctx: Context) -> ProviderConfig | None:
@@ -201,7 +206,9 @@ async def list_accounts(ctx: Context) -> list[Reply]:
         ]
     current = await ctx.current_account()
     lines = [ctx._("Your accounts (▶ is the selected one):")]
-    lines += [_account_line(ctx, account, current is not None and account.id == current.id) for account in accounts]
+    lines += [
+        _account_line(ctx, account, current is not None and account.id == current.id) for account in accounts
+    ]
     buttons = [
         [
             Button(ctx._("Select {number}", number=account.number), f"acc:use:{account.id}"),
@@ -235,15 +242,25 @@ async def account_action(ctx: Context) -> list[Reply]:
     ctx.clear_state()
     if verb == "use":
         ctx.chat.current_account_id = account.id
-        return [menu_reply(ctx, ctx._("Selected account {number}, {address}.", number=account.number,
-                                      address=account.address))]
+        return [
+            menu_reply(
+                ctx,
+                ctx._(
+                    "Selected account {number}, {address}.", number=account.number, address=account.address
+                ),
+            )
+        ]
     if verb == "del":
         return [
             Reply(
-                ctx._("Remove account {number} ({address}) from this chat?", number=account.number,
-                      address=account.address),
-                buttons=[[Button(ctx._("Yes, remove"), f"acc:delok:{account.id}"),
-                          Button(ctx._("No"), "acc:list")]],
+                ctx._(
+                    "Remove account {number} ({address}) from this chat?",
+                    number=account.number,
+                    address=account.address,
+                ),
+                buttons=[
+                    [Button(ctx._("Yes, remove"), f"acc:delok:{account.id}"), Button(ctx._("No"), "acc:list")]
+                ],
             )
         ]
     if verb == "delok":

@@ -39,7 +39,10 @@ async def show_help(ctx: Context) -> list[Reply]:
                 "• Add account — link the personal account from your receipt to this chat.\n"
                 "• My accounts — switch between several accounts or remove one.\n"
                 "• Balance — what you owe, the due date and the last charges.\n"
-                "Commands: /start, /menu, /cancel (stop the current step), /language, /help."
+                "• Submit readings — during the monthly window, for all your meters in one go.\n"
+                "• My readings — the readings you submitted, with consumption.\n"
+                "Commands: /start, /menu, /balance, /readings, /history, /accounts, /add, /language, "
+                "/help, /cancel (stop the current step)."
             ),
             ctx._("Contacts:"),
             *(contacts(ctx, provider) for provider in providers),

@@ -12,7 +12,8 @@ router = Router()
 def main_menu(ctx: Context) -> list[list[Button]]:
     _ = ctx._
     return [
-        [Button(_("Balance"), "bal"), Button(_("My accounts"), "acc:list")],
+        [Button(_("Balance"), "bal"), Button(_("Submit readings"), "rd")],
+        [Button(_("My readings"), "rd:hist"), Button(_("My accounts"), "acc:list")],
         [Button(_("Add account"), "acc:add"), Button(_("Help and contacts"), "help")],
         [Button(_("Language"), "lang")],
     ]
@@ -42,4 +43,6 @@ async def cancel(ctx: Context) -> list[Reply]:
 
 
 async def not_understood(ctx: Context) -> list[Reply]:
-    return [menu_reply(ctx, ctx._("Sorry, I did not understand that. Please use the buttons below or /help."))]
+    return [
+        menu_reply(ctx, ctx._("Sorry, I did not understand that. Please use the buttons below or /help."))
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.context import Context
-from handlers.menu import main_menu, menu_reply
+from handlers.menu import menu_reply
 from handlers.routing import Router, action_argument
 from handlers.types import Button, Reply
 
@@ -44,4 +44,5 @@ async def choose_language(ctx: Context) -> list[Reply]:
         ctx.set_locale(code)
         ctx.clear_state()
         return [menu_reply(ctx, ctx._("Language set: {language}.", language=LANGUAGE_NAMES[code]))]
-    return [Reply(ctx._("Choose your language:"), buttons=[*language_buttons(ctx), *main_menu(ctx)[-1:]])]
+    back = [Button(ctx._("Menu"), "menu")]
+    return [Reply(ctx._("Choose your language:"), buttons=[*language_buttons(ctx), back])]

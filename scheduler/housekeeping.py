@@ -24,5 +24,7 @@ async def purge_old_records(db: Database, clock: Callable[[], datetime]) -> tupl
         attempts = await uow.verification.purge_before(now - ATTEMPT_RETENTION)
         await uow.commit()
     if updates or attempts:
-        log.info("housekeeping: removed %d handled updates and %d old verification attempts", updates, attempts)
+        log.info(
+            "housekeeping: removed %d handled updates and %d old verification attempts", updates, attempts
+        )
     return updates, attempts

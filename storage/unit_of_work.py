@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.repositories.accounts import AccountRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.inbox import InboxRepository
+from storage.repositories.readings import ReadingRepository
 from storage.repositories.verification import VerificationRepository
 
 
@@ -21,6 +22,7 @@ class UnitOfWork:
         self.chats = ChatRepository(session)
         self.verification = VerificationRepository(session)
         self.inbox = InboxRepository(session)
+        self.readings = ReadingRepository(session)
 
     async def __aenter__(self) -> UnitOfWork:
         return self

@@ -28,7 +28,12 @@ TEST_CONFIG: dict[str, Any] = {
     "providers": [
         {
             "id": "teplo",
-            "name": {"uk": "Теплокомуненерго", "ru": "Теплокоммунэнерго", "zh": "供热公司", "en": "City Heating"},
+            "name": {
+                "uk": "Теплокомуненерго",
+                "ru": "Теплокоммунэнерго",
+                "zh": "供热公司",
+                "en": "City Heating",
+            },
             "timezone": "Europe/Kyiv",
             "verification": "last_payment",
             "reading_window": {"from_day": 20, "to_day": 25},
@@ -78,7 +83,7 @@ async def _pg_create() -> tuple[str | None, str]:
         async with admin.engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+    except Exception as error:
         return None, f"PostgreSQL not reachable at {make_url(admin_url).render_as_string()}: {error!s:.120}"
     finally:
         await admin.dispose()

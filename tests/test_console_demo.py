@@ -19,12 +19,13 @@ class DemoProcess:
 
     async def read_until_prompt(self) -> str:
         assert self.process.stdout is not None
-        chunk = ""
-        while not chunk.endswith(PROMPT):
+        raw = bytearray()
+        while not raw.endswith(PROMPT.encode()):
             data = await asyncio.wait_for(self.process.stdout.read(1), timeout=20)
             if not data:
                 break
-            chunk += data.decode()
+            raw += data
+        chunk = raw.decode()
         self.screen += chunk
         return chunk
 
@@ -42,7 +43,15 @@ class DemoProcess:
 
 async def start_demo(folder: Path, *extra: str) -> DemoProcess:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo", "--dir", str(folder), "--language", "en", *extra,
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        "--dir",
+        str(folder),
+        "--language",
+        "en",
+        *extra,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

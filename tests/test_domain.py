@@ -1,4 +1,4 @@
-"""Unit tests of the domain rules: normalization, amounts, verification facts, masking, lockout, formatting."""
+"""Domain rules: normalization, amounts, verification facts, masking, lockout, formatting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain.localize import format_day, format_money, format_moment, format_period
+from bot.domain.localize import format_day, format_moment, format_money, format_period
 from bot.domain.money import parse_amount
 from bot.domain.text import ascii_digits, clean, normalize_account_number
 from bot.domain.verification import (
@@ -68,7 +68,9 @@ def test_amounts_accepted(typed, expected):
     assert parse_amount(typed) == Decimal(expected)
 
 
-@pytest.mark.parametrize("typed", ["", "abc", "12,3,4", "1.2.3,456", "1234.567", "-5", "1e5", "NaN", "∞", "9" * 300])
+@pytest.mark.parametrize(
+    "typed", ["", "abc", "12,3,4", "1.2.3,456", "1234.567", "-5", "1e5", "NaN", "∞", "9" * 300]
+)
 def test_amounts_rejected(typed):
     assert parse_amount(typed) is None
 
@@ -151,7 +153,7 @@ def test_locale_resolution():
 def test_money_and_dates_per_locale():
     amount = Decimal("1234.5")
     assert format_money(amount, "UAH", "uk") == "1\xa0234,50\xa0₴"
-    assert format_money(amount, "UAH", "en") == "UAH\xa01,234.50" or "1,234.50" in format_money(amount, "UAH", "en")
+    assert format_money(amount, "UAH", "en") == "UAH1,234.50"
     assert "1,234.50" in format_money(amount, "UAH", "zh")
     assert format_day(date(2026, 12, 15), "uk") == "15 грудня 2026\u202fр."
     assert format_day(date(2026, 12, 15), "en") == "December 15, 2026"

@@ -73,8 +73,12 @@ async def test_engine_flow_and_attempt_log(any_db, config, now):
 async def test_one_chat_is_handled_one_update_at_a_time(any_db, config, now):
     await seed(any_db)
     engine = Engine(config, any_db, clock=lambda: now)
-    steps = [("action", "acc:add", ""), ("action", "accp:teplo", ""), ("text", "", "1001001"),
-             ("text", "", "1234.50")]
+    steps = [
+        ("action", "acc:add", ""),
+        ("action", "accp:teplo", ""),
+        ("text", "", "1001001"),
+        ("text", "", "1234.50"),
+    ]
     # Fire the whole conversation at once, twice over for two chats: order per chat must hold.
     tasks = [
         engine.handle(Incoming("telegram", chat, chat, "en", kind, text, action))

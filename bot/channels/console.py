@@ -67,8 +67,12 @@ class ConsoleChannel:
         text = line.strip()
         if text.isdigit() and 1 <= int(text) <= len(self._choices):
             action = self._choices[int(text) - 1].action
-            return Incoming(self.name, self.chat_id, self.chat_id, self.language, kind="action", action=action)
-        return Incoming(self.name, self.chat_id, self.chat_id, self.language, kind="text", text=line.rstrip("\n"))
+            return Incoming(
+                self.name, self.chat_id, self.chat_id, self.language, kind="action", action=action
+            )
+        return Incoming(
+            self.name, self.chat_id, self.chat_id, self.language, kind="text", text=line.rstrip("\n")
+        )
 
     async def handle_line(self, line: str) -> None:
         self.render(await self.engine.handle(self._to_incoming(line)))

@@ -45,7 +45,9 @@ def _print_accounts(config: Config, accounts: list[Account]) -> None:
         facts = AccountFacts(account.address, account.holder, account.last_payment_amount)
         fact = expected_fact(provider.verification, facts)
         label = {"last_payment": "last payment", "address": "apartment/house", "surname": "surname"}
-        print(f"  {provider.localized_name('en'):<22} {account.number}  {label[provider.verification]}: {fact}")
+        print(
+            f"  {provider.localized_name('en'):<22} {account.number}  {label[provider.verification]}: {fact}"
+        )
     print()
 
 

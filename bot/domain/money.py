@@ -9,7 +9,9 @@ from bot.domain.text import MAX_INPUT_CHARS, ascii_digits, clean
 
 CENT = Decimal("0.01")
 # Currency words and signs residents add after the number.
-_CURRENCY = re.compile(r"(грн\.?|гривень|гривні|гривня|uah|₴|руб\.?|rub|₽|元|人民币|yuan|cny|¥|usd|\$|eur|€)", re.I)
+_CURRENCY = re.compile(
+    r"(грн\.?|гривень|гривні|гривня|uah|₴|руб\.?|rub|₽|元|人民币|yuan|cny|¥|usd|\$|eur|€)", re.I
+)
 
 
 def parse_amount(text: str) -> Decimal | None:

@@ -1,0 +1,1 @@
+"""Channel adapters: translate messengers' updates into Incoming and Replies into native messages."""

@@ -1,0 +1,661 @@
+"""Telegram channel: Bot API updates in (long polling or webhook), Replies out as native messages.
+
+Every update is stored in the inbox before Telegram is told it arrived: in polling mode a whole
+batch is stored in one transaction before the next getUpdates confirms it (offset = last + 1); in
+webhook mode the HTTP 200 is sent only after the update was stored and handled. The inbox
+deduplicates by update_id, and whatever was stored but not handled (a crash) is handled at the
+next start, or by the periodic sweep.
+
+Updates of one chat are handled strictly in order, one at a time; different chats run
+concurrently. Replies are plain text (no parse_mode: names from the database are echoed back and
+must never be read as markup), split at line ends when longer than Telegram allows.
+
+Only this module knows aiogram; handlers/ sees Incoming and returns Reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.methods import GetUpdates
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.config import Config
+from bot.i18n import translator
+from handlers.engine import Engine
+from handlers.types import Incoming, Reply
+from storage.database import Database
+from storage.models import InboxUpdate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+MESSAGE_LIMIT = 4096  # UTF-16 code units, as Telegram counts them
+CAPTION_LIMIT = 1024
+REQUEST_TIMEOUT = 30.0  # seconds for every Bot API call; getUpdates adds the long-poll time
+MAX_WEBHOOK_BODY = 1024 * 1024
+MAX_SEND_RETRIES = 3  # after a 429, per API call
+MAX_BACKOFF = 30.0
+MAX_BUSY_CHATS = 256  # polling pauses while this many chats still have updates in hand
+SHUTDOWN_GRACE = 10.0  # seconds given to updates in hand when stopping; the rest stay pending
+SWEEP_INTERVAL = 30.0
+STALE_AFTER = timedelta(seconds=60)
+
+
+# --- the command menu -------------------------------------------------------------------------
+
+
+def command_menu(locale: str) -> list[BotCommand]:
+    """The bot's command menu with descriptions in ``locale``."""
+    tr = translator(locale)
+    return [
+        BotCommand(command="start", description=tr._("Start and show the main menu")),
+        BotCommand(command="menu", description=tr._("Main menu")),
+        BotCommand(command="balance", description=tr._("Check the balance")),
+        BotCommand(command="readings", description=tr._("Submit readings")),
+        BotCommand(command="history", description=tr._("My readings")),
+        BotCommand(command="accounts", description=tr._("My accounts")),
+        BotCommand(command="add", description=tr._("Add account")),
+        BotCommand(command="language", description=tr._("Change the language")),
+        BotCommand(command="help", description=tr._("Help and contacts")),
+        BotCommand(command="cancel", description=tr._("Cancel the current step")),
+    ]
+
+
+# --- rendering Replies --------------------------------------------------------------------------
+
+
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(line: str, limit: int) -> tuple[str, str]:
+    """Split an over-long line: the head fits ``limit``, preferably ending after a space."""
+    end = 0
+    size = 0
+    while end < len(line):
+        size += 2 if ord(line[end]) > 0xFFFF else 1
+        if size > limit:
+            break
+        end += 1
+    space = line.rfind(" ", 0, end)
+    if space > end // 2:
+        end = space + 1
+    return line[:end], line[end:]
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Chunks of at most ``limit`` UTF-16 units, cut at line ends where possible; blank chunks dropped."""
+    if telegram_length(text) <= limit:
+        return [text] if text.strip() else []
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while telegram_length(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            head, line = _cut(line, limit)
+            chunks.append(head)
+        if current and telegram_length(current) + telegram_length(line) > limit:
+            chunks.append(current)
+            current = ""
+        current += line
+    if current:
+        chunks.append(current)
+    return [chunk.rstrip("\r\n") for chunk in chunks if chunk.strip()]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Button rows as callback buttons, then one row per URL button; None without any."""
+    rows = [
+        [InlineKeyboardButton(text=button.label, callback_data=button.action) for button in row]
+        for row in reply.buttons
+        if row
+    ]
+    rows += [[InlineKeyboardButton(text=link.label, url=link.url)] for link in reply.links]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+# --- reading updates ----------------------------------------------------------------------------
+
+
+class _RawGetUpdates(GetUpdates):
+    """getUpdates returning plain dicts: they are stored as received, and one update aiogram cannot
+    parse must not make the whole batch fail (the poller would be stuck on it forever)."""
+
+    __returning__ = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A stored update waiting to be handled."""
+
+    inbox_id: int
+    raw: dict[str, Any]
+
+    @property
+    def chat_key(self) -> str:
+        """The chat the update belongs to ('' when it has none we know): updates are ordered per chat."""
+        for path in (
+            ("message", "chat", "id"),
+            ("callback_query", "message", "chat", "id"),
+            ("callback_query", "from", "id"),
+        ):
+            value: Any = self.raw
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if _is_int(value):
+                return str(value)
+        return ""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _update_body(body: bytes) -> dict[str, Any] | None:
+    """The webhook body as an update: a JSON object with an integer update_id, else None."""
+    try:
+        raw = json.loads(body)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+    if not isinstance(raw, dict) or not _is_int(raw.get("update_id")):
+        return None
+    return raw
+
+
+def _job_from_row(row: InboxUpdate) -> _Job:
+    try:
+        raw = json.loads(row.payload)
+    except ValueError:
+        raw = {}
+    return _Job(row.id, raw if isinstance(raw, dict) else {})
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """What the resident did, or None for updates the bot ignores (other types, group chats)."""
+    if update.message is not None:
+        return _message_incoming(update.message)
+    if update.callback_query is not None:
+        return _callback_incoming(update.callback_query)
+    return None
+
+
+def _message_incoming(message: Message) -> Incoming | None:
+    if message.chat.type != "private":
+        return None
+    user = message.from_user
+    common: dict[str, Any] = {
+        "channel": CHANNEL,
+        "chat_id": str(message.chat.id),
+        "user_id": str(user.id) if user else "",
+        "language": user.language_code if user else None,
+    }
+    if message.text is not None:
+        return Incoming(**common, kind="text", text=message.text)
+    return Incoming(**common, kind="media")  # stickers, photos, voice, location, contact, ...
+
+
+def _callback_incoming(query: CallbackQuery) -> Incoming | None:
+    chat = query.message.chat if query.message is not None else None
+    if chat is not None and chat.type != "private":
+        return None
+    return Incoming(
+        channel=CHANNEL,
+        chat_id=str(chat.id if chat is not None else query.from_user.id),
+        user_id=str(query.from_user.id),
+        language=query.from_user.language_code,
+        kind="action",
+        action=query.data or "",
+    )
+
+
+def _telegram_chat_id(chat_key: str) -> int | str:
+    try:
+        return int(chat_key)
+    except ValueError:
+        return chat_key
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+async def _pause(seconds: float, stop: asyncio.Event) -> bool:
+    """Sleep up to ``seconds``; True as soon as ``stop`` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> tuple[bool, T | None]:
+    """Run ``work`` unless ``stop`` is set first: (True, result) or (False, None), work cancelled."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopper):
+            if not pending.done():
+                pending.cancel()
+                with suppress(asyncio.CancelledError):
+                    await pending
+    if task.cancelled():
+        return False, None
+    return True, task.result()
+
+
+# --- the channel --------------------------------------------------------------------------------
+
+
+class TelegramChannel:
+    """Receives updates (polling or webhook), hands them to the engine, sends the Replies back."""
+
+    def __init__(self, config: Config, engine: Engine, db: Database) -> None:
+        self._config = config
+        self._settings = config.telegram
+        self._engine = engine
+        self._db = db
+        self._clock: Callable[[], datetime] = engine.clock
+        self._bot: Bot | None = None
+        self._chains: dict[str, asyncio.Task[None]] = {}  # chat → its last task in hand
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_hand: set[int] = set()  # inbox ids dispatched and not finished yet
+        self.ready = asyncio.Event()  # set once recovery is done and updates are being received
+
+    # life cycle
+
+    async def start(self) -> None:
+        """Connect to the Bot API, publish the command menu, and choose polling or the webhook."""
+        base_url = self._settings.api_base_url
+        api = TelegramAPIServer.from_base(base_url) if base_url else PRODUCTION
+        self._bot = bot = Bot(self._settings.token, session=AiohttpSession(api=api, timeout=REQUEST_TIMEOUT))
+        try:
+            me = await bot.get_me()
+            log.info("telegram: connected as @%s (%s mode)", me.username, self._settings.mode)
+            await self._publish_commands(bot)
+            if self._settings.mode == "webhook":
+                await bot.set_webhook(
+                    url=self._settings.webhook_url,
+                    secret_token=self._settings.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            else:
+                await bot.delete_webhook(drop_pending_updates=False)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Handle what a crash left pending, then receive updates until ``stop`` is set."""
+        try:
+            await self._recover()
+            sweeper = asyncio.create_task(self._sweep_forever(stop))
+            try:
+                if self._settings.mode == "webhook":
+                    await self._serve_webhook(stop)
+                else:
+                    await self._poll(stop)
+            finally:
+                sweeper.cancel()
+                with suppress(asyncio.CancelledError):
+                    await sweeper
+                await self._finish_in_hand()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._bot is not None:
+            bot, self._bot = self._bot, None
+            await bot.session.close()
+
+    async def drain(self) -> None:
+        """Wait until every update received so far has been handled and answered."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    @property
+    def bot(self) -> Bot:
+        if self._bot is None:
+            raise RuntimeError("TelegramChannel.start() has not been called (or the channel is closed)")
+        return self._bot
+
+    async def _publish_commands(self, bot: Bot) -> None:
+        menus = [(locale, locale) for locale in self._config.bot.locales]
+        menus.append((self._config.bot.default_locale, None))  # users of any other language
+        for locale, language_code in menus:
+            try:
+                await bot.set_my_commands(command_menu(locale), language_code=language_code)
+            except AiogramError as error:
+                log.warning("telegram: could not set the %s command menu: %s", locale, self._describe(error))
+
+    # receiving: polling
+
+    async def _poll(self, stop: asyncio.Event) -> None:
+        offset: int | None = None
+        failures = 0
+        self.ready.set()
+        while not stop.is_set():
+            request = self.bot(
+                _RawGetUpdates(
+                    offset=offset, timeout=self._settings.polling_timeout, allowed_updates=ALLOWED_UPDATES
+                ),
+                request_timeout=int(REQUEST_TIMEOUT + self._settings.polling_timeout),
+            )
+            try:
+                received, updates = await _until_stopped(request, stop)
+                if not received:
+                    break
+                jobs = await self._store(updates or [])
+            except Exception as error:  # the loop must outlive any failure
+                failures += 1
+                delay = min(2.0 ** (failures - 1), MAX_BACKOFF)
+                log.warning(
+                    "telegram: receiving updates failed (%s); retrying in %.0f s",
+                    self._describe(error),
+                    delay,
+                    exc_info=not isinstance(error, AiogramError),
+                )
+                await _pause(delay, stop)
+                continue
+            failures = 0
+            ids = [raw["update_id"] for raw in updates or [] if _is_int(raw.get("update_id"))]
+            if ids:
+                offset = max(ids) + 1  # confirms the batch: it is stored
+            self._dispatch(jobs)
+            await self._wait_for_capacity(stop)
+
+    async def _wait_for_capacity(self, stop: asyncio.Event) -> None:
+        while len(self._tasks) >= MAX_BUSY_CHATS and not stop.is_set():
+            await asyncio.wait(set(self._tasks), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+
+    # receiving: webhook
+
+    async def _serve_webhook(self, stop: asyncio.Event) -> None:
+        app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
+        app.router.add_post(urlsplit(self._settings.webhook_url).path or "/", self._on_webhook)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        await runner.setup()
+        host, port = _split_listen(self._settings.listen)
+        try:
+            await web.TCPSite(runner, host, port).start()
+            log.info("telegram: webhook listening on %s:%s", host, port)
+            self.ready.set()
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def _secret_matches(self, given: str | None) -> bool:
+        expected = self._settings.webhook_secret
+        return bool(given and expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        if not self._secret_matches(request.headers.get(SECRET_HEADER)):
+            return web.json_response({"ok": False, "description": "Unauthorized"}, status=401)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"ok": False, "description": "Request Entity Too Large"}, status=413)
+        raw = _update_body(body)
+        if raw is None:
+            return web.json_response(
+                {"ok": False, "description": "expected a JSON object with an integer update_id"}, status=400
+            )
+        try:
+            jobs = await self._store([raw])
+        except Exception:
+            log.exception("telegram: could not store update %s", raw["update_id"])
+            return web.json_response({"ok": False}, status=500)  # Telegram delivers it again
+        if jobs:
+            # Acknowledged only once handled; shielded so a dropped connection does not cut it short.
+            await asyncio.shield(asyncio.gather(*self._dispatch(jobs)))
+        return web.json_response({})
+
+    # storing and handling
+
+    async def _store(self, updates: Iterable[dict[str, Any]]) -> list[_Job]:
+        """Store the updates in one transaction; the jobs for those not stored before."""
+        now = self._clock()
+        jobs: list[_Job] = []
+        async with self._db.unit_of_work() as uow:
+            for raw in updates:
+                update_id = raw.get("update_id")
+                if not _is_int(update_id):
+                    log.warning("telegram: update without an update_id ignored")
+                    continue
+                payload = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+                inbox_id = await uow.inbox.store(CHANNEL, str(update_id), payload, now)
+                if inbox_id is not None:
+                    jobs.append(_Job(inbox_id, raw))
+            await uow.commit()
+        return jobs
+
+    def _dispatch(self, jobs: list[_Job]) -> list[asyncio.Task[None]]:
+        """One task per chat, chained after that chat's previous task: in order within a chat."""
+        by_chat: dict[str, list[_Job]] = {}
+        for job in jobs:
+            by_chat.setdefault(job.chat_key, []).append(job)
+            self._in_hand.add(job.inbox_id)
+        tasks = []
+        for chat_key, chat_jobs in by_chat.items():
+            task = asyncio.create_task(self._run_chain(self._chains.get(chat_key), chat_jobs))
+            self._chains[chat_key] = task
+            self._tasks.add(task)
+            task.add_done_callback(partial(self._forget, chat_key))
+            tasks.append(task)
+        return tasks
+
+    def _forget(self, chat_key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._chains.get(chat_key) is task:
+            del self._chains[chat_key]
+
+    async def _run_chain(self, previous: asyncio.Task[None] | None, jobs: list[_Job]) -> None:
+        if previous is not None:
+            await asyncio.wait({previous})
+        for job in jobs:
+            try:
+                await self._process(job)
+            except Exception:
+                log.exception("telegram: update (inbox id %s) failed", job.inbox_id)
+            finally:
+                self._in_hand.discard(job.inbox_id)
+
+    async def _process(self, job: _Job) -> None:
+        try:
+            update = Update.model_validate(job.raw, context={"bot": self.bot})
+        except ValidationError:
+            log.warning("telegram: malformed update (inbox id %s) ignored", job.inbox_id)
+            update = None
+        incoming = to_incoming(update) if update is not None else None
+        if incoming is None:
+            await self._mark_handled(job.inbox_id)
+            return
+        if update is not None and update.callback_query is not None:
+            await self._answer_callback(update.callback_query.id)
+        replies = await self._engine.handle(incoming, job.inbox_id)
+        if replies:
+            await self.send(incoming.chat_id, replies)
+
+    async def _mark_handled(self, inbox_id: int) -> None:
+        async with self._db.unit_of_work() as uow:
+            await uow.inbox.claim(inbox_id, self._clock())
+            await uow.commit()
+
+    async def _answer_callback(self, query_id: str) -> None:
+        """Stop the button's spinner; an old or unknown query is no reason not to handle the press."""
+        with suppress(AiogramError):
+            await self.bot.answer_callback_query(callback_query_id=query_id)
+
+    # crash recovery
+
+    async def _recover(self) -> None:
+        """Handle, in id order, every update stored but never handled (the process stopped mid-way)."""
+        seen: set[int] = set()
+        while True:
+            async with self._db.unit_of_work() as uow:
+                rows = await uow.inbox.pending(CHANNEL)
+            jobs = [_job_from_row(row) for row in rows if row.id not in seen]
+            if not jobs:
+                return
+            seen.update(job.inbox_id for job in jobs)
+            log.info("telegram: handling %d update(s) left pending", len(jobs))
+            await asyncio.gather(*self._dispatch(jobs))
+
+    async def _sweep_forever(self, stop: asyncio.Event) -> None:
+        while not await _pause(SWEEP_INTERVAL, stop):
+            try:
+                await self._sweep()
+            except Exception:
+                log.exception("telegram: inbox sweep failed")
+
+    async def _sweep(self) -> None:
+        """Re-handle updates still pending a minute after they arrived (their handling was cut short)."""
+        cutoff = self._clock() - STALE_AFTER
+        async with self._db.unit_of_work() as uow:
+            rows = await uow.inbox.pending(CHANNEL, limit=500)
+        stale = [row for row in rows if row.received_at < cutoff and row.id not in self._in_hand]
+        jobs = [_job_from_row(row) for row in stale]
+        if jobs:
+            log.warning("telegram: re-handling %d stale pending update(s)", len(jobs))
+            self._dispatch(jobs)
+
+    async def _finish_in_hand(self) -> None:
+        """Give updates in hand a moment to finish; the rest stay pending for the next start."""
+        if not self._tasks:
+            return
+        _, unfinished = await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished)
+
+    # sending
+
+    async def send(self, chat_key: str, replies: list[Reply]) -> None:
+        """Send the replies in order; stops early when the chat blocked the bot or no longer exists."""
+        for reply in replies:
+            if not await self._send_reply(chat_key, reply):
+                return
+
+    async def _send_reply(self, chat_key: str, reply: Reply) -> bool:
+        markup = keyboard(reply)
+        if reply.image is None:
+            return await self._send_text(chat_key, reply.text, markup)
+        if telegram_length(reply.text) <= CAPTION_LIMIT:
+            return await self._send_photo(chat_key, reply, reply.text, markup)
+        # Too long for a caption: the photo, then the text with the keyboard.
+        return await self._send_photo(chat_key, reply, "", None) and await self._send_text(
+            chat_key, reply.text, markup
+        )
+
+    async def _send_photo(
+        self, chat_key: str, reply: Reply, caption: str, markup: InlineKeyboardMarkup | None
+    ) -> bool:
+        photo = BufferedInputFile(reply.image or b"", filename=reply.image_name or "image.png")
+        request = partial(
+            self.bot.send_photo,
+            chat_id=_telegram_chat_id(chat_key),
+            photo=photo,
+            caption=caption or None,
+            parse_mode=None,
+            reply_markup=markup,
+        )
+        return await self._deliver(chat_key, request)
+
+    async def _send_text(self, chat_key: str, text: str, markup: InlineKeyboardMarkup | None) -> bool:
+        """The text in as many messages as it takes; the keyboard goes with the last one."""
+        chunks = split_text(text)
+        if not chunks:
+            log.warning("telegram: empty message to chat %s not sent", chat_key)
+        for index, chunk in enumerate(chunks):
+            request = partial(
+                self.bot.send_message,
+                chat_id=_telegram_chat_id(chat_key),
+                text=chunk,
+                parse_mode=None,
+                reply_markup=markup if index == len(chunks) - 1 else None,
+            )
+            if not await self._deliver(chat_key, request):
+                return False
+        return True
+
+    async def _deliver(self, chat_key: str, request: Callable[[], Awaitable[object]]) -> bool:
+        """Make one send call; False when the chat is gone (and now marked inactive)."""
+        for attempt in range(MAX_SEND_RETRIES + 1):
+            try:
+                await request()
+                return True
+            except TelegramRetryAfter as error:
+                if attempt == MAX_SEND_RETRIES:
+                    log.warning("telegram: chat %s still rate-limited; message dropped", chat_key)
+                    return True
+                await asyncio.sleep(error.retry_after)
+            except TelegramForbiddenError as error:  # blocked by the user, user deactivated, kicked
+                await self._deactivate(chat_key, error)
+                return False
+            except (TelegramBadRequest, TelegramNotFound) as error:
+                if "chat not found" in error.message.lower():
+                    await self._deactivate(chat_key, error)
+                    return False
+                log.warning("telegram: sending to chat %s failed: %s", chat_key, self._describe(error))
+                return True
+            except AiogramError as error:
+                log.warning("telegram: sending to chat %s failed: %s", chat_key, self._describe(error))
+                return True
+        return True
+
+    async def _deactivate(self, chat_key: str, error: AiogramError) -> None:
+        log.info("telegram: chat %s is unreachable (%s); marked inactive", chat_key, self._describe(error))
+        try:
+            async with self._db.unit_of_work() as uow:
+                await uow.chats.set_active(CHANNEL, chat_key, False)
+                await uow.commit()
+        except Exception:
+            log.exception("telegram: could not mark chat %s inactive", chat_key)
+
+    def _describe(self, error: BaseException) -> str:
+        """An error for the log, with the bot token (part of every API URL) blanked out."""
+        text = f"{type(error).__name__}: {error}"
+        token = self._settings.token
+        return text.replace(token, "<token>") if token else text
