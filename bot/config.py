@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.payment_qr import PaymentQr, UrlQr, check_link_template
+
 SUPPORTED_LOCALES = ("uk", "ru", "zh", "en")
 CONFIG_ENV = "UTILIBOT_CONFIG"
 
@@ -133,6 +135,14 @@ class PaymentLink(_Strict):
     title: dict[str, str] | str
     url: str
 
+    @field_validator("url")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_link_template(value)
+
+    def localized_title(self, locale: str) -> str:
+        return self.title if isinstance(self.title, str) else pick_localized(self.title, locale)
+
 
 class Notice(_Strict):
     id: str
@@ -153,9 +163,15 @@ class ProviderConfig(_Strict):
     email: str = ""
     website: str = ""
     payment_links: list[PaymentLink] = Field(default_factory=list)
-    payment_qr: dict[str, str] = Field(default_factory=dict)
+    payment_qr: PaymentQr | None = None
     payment_due_day: Annotated[int, Field(ge=1, le=31)] = 15
     notices: list[Notice] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _url_qr_needs_a_link(self) -> ProviderConfig:
+        if isinstance(self.payment_qr, UrlQr) and not self.payment_links:
+            raise ValueError("payment_qr: standard 'url' encodes the first payment link, but payment_links is empty")
+        return self
 
     _zone = field_validator("timezone")(_check_zone)
 

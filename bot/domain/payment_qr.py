@@ -1,0 +1,462 @@
+"""Payment QR payloads, byte-exact to the standards, and payment-link templates.
+
+A provider's ``payment_qr`` is one of three typed models, told apart by ``standard``:
+
+``nbu`` — Ukrainian credit transfer QR of the National Bank of Ukraine ("UCT").
+    Followed: the NBU rules for the QR code of credit transfers (format versions 002 and 003;
+    format 003 comes with NBU Board resolution No. 97 of 19.08.2025), as implemented by the
+    public generators of Ukrainian banks' and fintechs' apps. Rows are joined by LF (no
+    trailing LF), encoded as UTF-8, then Base64URL **without padding** and appended to the
+    host of the version: 002 → ``https://bank.gov.ua/qr/``, 003 → ``https://qr.bank.gov.ua/``.
+    The QR symbol uses error correction level M.
+
+    Format 002, 13 rows::
+
+        1 BCD              service tag
+        2 002              format version
+        3 1                encoding: 1 = UTF-8
+        4 UCT              function: Ukrainian Credit Transfer
+        5 (empty)          BIC, reserved
+        6 recipient name   <= 70 characters
+        7 IBAN             UA + 27 digits (29 characters), mod-97 checked at config load
+        8 UAH1234.50       currency + amount with 2 decimals; empty when nothing is owed
+        9 recipient code   EDRPOU (8 digits) or RNOKPP (10 digits)
+       10 (empty)          purpose category, reserved in 002
+       11 (empty)          reference, reserved in 002
+       12 purpose          <= 140 characters, after filling the template
+       13 display text     <= 70 characters, may be empty
+
+    Format 003, 17 rows: rows 1-9 as above with ``003`` in row 2 (row 5 is the recipient's
+    unique identifier, reserved, empty), then 10 category/purpose ``CCCC/PPPP`` (ISO 20022
+    codes, mandatory in 003), 11 reference (empty), 12 purpose (<= 420), 13 display (<= 140),
+    14 field-lock mask, 15 valid-until, 16 created-at, 17 signature (all four empty).
+
+    The limits of 002 are the conservative ones that every banking app accepts. Text rows are
+    limited to the NBU character repertoire (what Windows-1251 can encode, no control
+    characters), so a row can never break the row structure. The decoded structure may not
+    exceed 507 bytes.
+
+``st00012`` — GOST R 56042-2014 (Russian payment QR for bills).
+    ``ST0001`` (format) + ``2`` (UTF-8) then ``|``-separated ``Key=Value`` pairs: the
+    mandatory block Name (<= 160), PersonalAcc (20 digits), BankName (<= 45), BIC (9 digits),
+    CorrespAcc (20 digits, or ``0`` when the bank has none) in that order, then PayeeINN
+    (10 or 12 digits), PersAcc (the resident's account number; the standard sets no length),
+    Sum (kopecks as an integer, <= 18 digits, omitted when nothing is owed), Purpose (<= 210)
+    and PaymPeriod (``MM.YYYY``). No value may contain the separator ``|``. Level M.
+
+``url`` — the QR encodes the provider's first payment link, filled in for the account.
+
+Templates (``purpose`` of the QR models, ``url`` of payment links) know three placeholders:
+``{account}``, ``{amount}`` (``1234.50``, empty when nothing is owed) and ``{period}``.
+In a purpose the period reads ``MM.YYYY`` (as printed on bills); in a link it is the
+machine form ``YYYY-MM``, and every value of a link is URL-encoded. Any other placeholder,
+a format spec or a conversion is a config error. Money is Decimal, never float.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from string import Formatter
+from typing import Annotated, ClassVar, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+CENT = Decimal("0.01")
+PLACEHOLDERS = ("account", "amount", "period")
+
+NBU_HOSTS: dict[str, str] = {"002": "https://bank.gov.ua/qr/", "003": "https://qr.bank.gov.ua/"}
+NBU_LIMITS: dict[str, dict[str, int]] = {
+    "002": {"name": 70, "purpose": 140, "display": 70},
+    "003": {"name": 140, "purpose": 420, "display": 140},
+}
+NBU_MAX_AMOUNT = Decimal("999999999.99")
+NBU_MAX_BYTES = 507
+
+GOST_HEADER = "ST00012"  # "ST" + format version "0001" + encoding "2" (UTF-8)
+GOST_SEPARATOR = "|"
+GOST_LIMITS = {"name": 160, "bank_name": 45, "purpose": 210}
+GOST_MAX_SUM_DIGITS = 18
+
+# Values used to check a template's length at config load: a long account number, a large
+# amount and a period, so that a template that cannot fit real values is rejected early.
+_SAMPLE_PURPOSE_VALUES = {"account": "0" * 20, "amount": "99999.99", "period": "12.2025"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def _parse_template(template: str) -> list[tuple[str, str | None]]:
+    """Split a template into (literal, placeholder) pairs; ValueError on anything unknown."""
+    try:
+        parsed = list(Formatter().parse(template))
+    except ValueError as error:
+        raise ValueError(f"not a valid template ({error}); write a literal brace as {{{{ or }}}}") from None
+    pieces: list[tuple[str, str | None]] = []
+    for literal, field, spec, conversion in parsed:
+        if field is not None and (field not in PLACEHOLDERS or spec or conversion):
+            suffix = (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            shown = "{" + field + suffix + "}"
+            allowed = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {shown}; use {allowed}")
+        pieces.append((literal, field))
+    return pieces
+
+
+def _fill(template: str, values: Mapping[str, str], encode: Callable[[str], str] | None = None) -> str:
+    out: list[str] = []
+    for literal, field in _parse_template(template):
+        out.append(literal)
+        if field is not None:
+            out.append(encode(values[field]) if encode else values[field])
+    return "".join(out)
+
+
+def check_link_template(template: str) -> str:
+    """Validate a payment-link URL template at config load; returns it unchanged."""
+    _parse_template(template)
+    if not template.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// (or http://)")
+    return template
+
+
+def _period_parts(period: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", period)
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f"period must be YYYY-MM, got {period!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _bill_period(period: str) -> str:
+    """'2025-03' → '03.2025' (GOST PaymPeriod, and the purpose text)."""
+    year, month = _period_parts(period)
+    return f"{month:02d}.{year:04d}"
+
+
+def _amount_due(amount: Decimal | None) -> Decimal | None:
+    """The amount to pay, to the kopeck; None when nothing is owed."""
+    if amount is None:
+        return None
+    if isinstance(amount, float) or not isinstance(amount, Decimal | int):
+        raise TypeError(f"amount must be a Decimal, got {type(amount).__name__}")
+    amount = Decimal(amount)
+    if not amount.is_finite():
+        raise ValueError(f"amount must be a finite number, got {amount}")
+    if amount <= 0:
+        return None
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _purpose_values(account: str, due: Decimal | None, period: str) -> dict[str, str]:
+    return {"account": account, "amount": "" if due is None else str(due), "period": _bill_period(period)}
+
+
+def fill_link(template: str, account: str, amount: Decimal | None, period: str) -> str:
+    """Fill a payment-link URL template; every value is URL-encoded (``quote(value, safe="")``)."""
+    due = _amount_due(amount)
+    _period_parts(period)
+    values = {"account": account, "amount": "" if due is None else str(due), "period": period}
+    return _fill(template, values, encode=lambda value: quote(value, safe=""))
+
+
+# --- IBAN ------------------------------------------------------------------------------------
+
+
+def iban_is_valid(iban: str) -> bool:
+    """ISO 13616 check: country letters, two check digits, mod-97 of the rearranged number is 1."""
+    compact = re.sub(r"\s+", "", iban).upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    digits = "".join(str(int(char, 36)) for char in rearranged)
+    return int(digits) % 97 == 1
+
+
+# --- shared checks ---------------------------------------------------------------------------
+
+
+def _no_control(value: str) -> None:
+    match = _CONTROL.search(value)
+    if match:
+        raise ValueError(f"contains a control character U+{ord(match.group()):04X} (e.g. a line break)")
+
+
+def _check_nbu_text(value: str, limit: int) -> None:
+    _no_control(value)
+    for char in value:
+        try:
+            char.encode("cp1251")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"character {char!r} is outside the NBU character set (Cyrillic, Latin, digits, "
+                "punctuation: what Windows-1251 can encode)"
+            ) from None
+    if len(value) > limit:
+        raise ValueError(f"longer than {limit} characters ({len(value)})")
+
+
+def _check_gost_text(value: str, limit: int | None) -> None:
+    _no_control(value)
+    if GOST_SEPARATOR in value:
+        raise ValueError(f"must not contain '{GOST_SEPARATOR}' (the GOST R 56042 field separator)")
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"longer than {limit} characters ({len(value)})")
+
+
+def _nonblank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _version(info: ValidationInfo) -> str:
+    return info.data.get("version", "002")
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+class NbuQr(_Strict):
+    """Ukrainian NBU credit-transfer QR (format 002 or 003)."""
+
+    standard: Literal["nbu"] = "nbu"
+    version: Literal["002", "003"] = "002"
+    name: str
+    iban: str
+    code: str
+    purpose: str
+    display: str = ""
+    category_purpose: Annotated[str, Field(validate_default=True)] = ""
+
+    error_level: ClassVar[str] = "M"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str, info: ValidationInfo) -> str:
+        value = _nonblank(value)
+        _check_nbu_text(value, NBU_LIMITS[_version(info)]["name"])
+        return value
+
+    @field_validator("iban", mode="before")
+    @classmethod
+    def _iban(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        compact = re.sub(r"\s+", "", value).upper()
+        if not re.fullmatch(r"UA\d{27}", compact):
+            raise ValueError(f"must be a Ukrainian IBAN: UA + 27 digits, 29 characters (got {len(compact)})")
+        if not iban_is_valid(compact):
+            raise ValueError("checksum does not match (mod 97); check the IBAN for a typo")
+        return compact
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"\d{8}|\d{10}", value):
+            raise ValueError("must be an EDRPOU code (8 digits) or an RNOKPP (10 digits)")
+        return value
+
+    @field_validator("purpose")
+    @classmethod
+    def _purpose(cls, value: str, info: ValidationInfo) -> str:
+        value = _nonblank(value)
+        limit = NBU_LIMITS[_version(info)]["purpose"]
+        sample = _fill(value, _SAMPLE_PURPOSE_VALUES)
+        try:
+            _check_nbu_text(sample, limit)
+        except ValueError as error:
+            raise ValueError(f"{error}, when filled in with a 20-digit account number") from None
+        return value
+
+    @field_validator("display")
+    @classmethod
+    def _display(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        _check_nbu_text(value, NBU_LIMITS[_version(info)]["display"])
+        return value
+
+    @field_validator("category_purpose")
+    @classmethod
+    def _category_purpose(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip().upper()
+        if _version(info) == "002":
+            if value:
+                raise ValueError("only used by version '003' (row 10 is reserved in 002)")
+            return value
+        if not re.fullmatch(r"[A-Z]{4}/[A-Z]{4}", value):
+            raise ValueError(
+                "required for version '003': ISO 20022 category and purpose codes as 'CCCC/PPPP', "
+                f"got {value!r}"
+            )
+        return value
+
+
+class St00012Qr(_Strict):
+    """GOST R 56042-2014 payment QR (``ST00012|Name=...``)."""
+
+    standard: Literal["st00012"] = "st00012"
+    name: str
+    personal_acc: str
+    bank_name: str
+    bic: str
+    corresp_acc: str
+    payee_inn: str
+    purpose: str
+
+    error_level: ClassVar[str] = "M"
+
+    @field_validator("name", "bank_name")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        value = _nonblank(value)
+        _check_gost_text(value, GOST_LIMITS[str(info.field_name)])
+        return value
+
+    @field_validator("personal_acc")
+    @classmethod
+    def _personal_acc(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{20}", value.strip()):
+            raise ValueError("must be 20 digits")
+        return value.strip()
+
+    @field_validator("bic")
+    @classmethod
+    def _bic(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{9}", value.strip()):
+            raise ValueError(f"must be 9 digits (got {len(value.strip())} characters)")
+        return value.strip()
+
+    @field_validator("corresp_acc")
+    @classmethod
+    def _corresp_acc(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{20}|0", value.strip()):
+            raise ValueError("must be 20 digits, or '0' when the bank has no correspondent account")
+        return value.strip()
+
+    @field_validator("payee_inn")
+    @classmethod
+    def _payee_inn(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{10}|\d{12}", value.strip()):
+            raise ValueError("must be 10 digits (organisation) or 12 digits (individual)")
+        return value.strip()
+
+    @field_validator("purpose")
+    @classmethod
+    def _purpose(cls, value: str) -> str:
+        value = _nonblank(value)
+        sample = _fill(value, _SAMPLE_PURPOSE_VALUES)
+        try:
+            _check_gost_text(sample, GOST_LIMITS["purpose"])
+        except ValueError as error:
+            raise ValueError(f"{error}, when filled in with a 20-digit account number") from None
+        return value
+
+
+class UrlQr(_Strict):
+    """The QR code carries the provider's first payment link, filled in for the account."""
+
+    standard: Literal["url"] = "url"
+
+    error_level: ClassVar[str] = "M"
+
+
+PaymentQr = Annotated[NbuQr | St00012Qr | UrlQr, Field(discriminator="standard")]
+
+
+# --- payloads --------------------------------------------------------------------------------
+
+
+def _nbu_payload(qr: NbuQr, account: str, due: Decimal | None, period: str) -> str:
+    limits = NBU_LIMITS[qr.version]
+    purpose = _fill(qr.purpose, _purpose_values(account, due, period))
+    try:
+        _check_nbu_text(purpose, limits["purpose"])
+    except ValueError as error:
+        raise ValueError(f"purpose: {error} once filled in for account {account!r}") from None
+    if due is not None and due > NBU_MAX_AMOUNT:
+        raise ValueError(f"amount: {due} is above the NBU maximum {NBU_MAX_AMOUNT}")
+    amount_row = "" if due is None else f"UAH{due}"
+    rows = ["BCD", qr.version, "1", "UCT", "", qr.name, qr.iban, amount_row, qr.code]
+    if qr.version == "002":
+        rows += ["", "", purpose, qr.display]
+    else:
+        rows += [qr.category_purpose, "", purpose, qr.display, "", "", "", ""]
+    raw = "\n".join(rows).encode("utf-8")
+    if len(raw) > NBU_MAX_BYTES:
+        raise ValueError(
+            f"payload: {len(raw)} bytes, the NBU limit is {NBU_MAX_BYTES}; shorten name or purpose"
+        )
+    return NBU_HOSTS[qr.version] + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_nbu_payload(url: str) -> list[str]:
+    """The rows of an NBU QR link (inverse of the Base64URL step); ValueError for other URLs."""
+    for host in NBU_HOSTS.values():
+        if url.startswith(host):
+            encoded = url[len(host) :]
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            return raw.decode("utf-8").split("\n")
+    raise ValueError(f"not an NBU QR link: {url[:40]!r}")
+
+
+def _gost_payload(qr: St00012Qr, account: str, due: Decimal | None, period: str) -> str:
+    try:
+        _check_gost_text(_nonblank(account), None)
+    except ValueError as error:
+        raise ValueError(f"account: {error}") from None
+    purpose = _fill(qr.purpose, _purpose_values(account, due, period))
+    try:
+        _check_gost_text(purpose, GOST_LIMITS["purpose"])
+    except ValueError as error:
+        raise ValueError(f"purpose: {error} once filled in for account {account!r}") from None
+    fields = [
+        GOST_HEADER,
+        f"Name={qr.name}",
+        f"PersonalAcc={qr.personal_acc}",
+        f"BankName={qr.bank_name}",
+        f"BIC={qr.bic}",
+        f"CorrespAcc={qr.corresp_acc}",
+        f"PayeeINN={qr.payee_inn}",
+        f"PersAcc={account}",
+    ]
+    if due is not None:
+        kopecks = int(due * 100)
+        if len(str(kopecks)) > GOST_MAX_SUM_DIGITS:
+            raise ValueError(f"amount: {due} does not fit the {GOST_MAX_SUM_DIGITS}-digit Sum field")
+        fields.append(f"Sum={kopecks}")
+    fields += [f"Purpose={purpose}", f"PaymPeriod={_bill_period(period)}"]
+    return GOST_SEPARATOR.join(fields)
+
+
+def build_payload(
+    qr: NbuQr | St00012Qr | UrlQr,
+    account: str,
+    amount: Decimal | None,
+    period: str,
+    link_url: str | None = None,
+) -> str:
+    """The text to put in the QR code for one account and billing period ('YYYY-MM').
+
+    ``amount`` None or <= 0 puts no amount in the payload (the resident types it).
+    ``link_url`` is the already filled first payment link, used by ``standard = "url"``.
+    Raises ValueError naming the field when a filled-in value breaks the standard's limits.
+    """
+    due = _amount_due(amount)
+    _period_parts(period)
+    if isinstance(qr, NbuQr):
+        return _nbu_payload(qr, account, due, period)
+    if isinstance(qr, St00012Qr):
+        return _gost_payload(qr, account, due, period)
+    if not link_url:
+        raise ValueError("url: no payment link to encode; add payment_links or choose another standard")
+    return link_url
