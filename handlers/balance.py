@@ -49,13 +49,17 @@ async def show_balance(ctx: Context) -> list[Reply]:
     else:
         lines.append(ctx._("Nothing to pay: the balance is zero."))
 
-    period, charges = await ctx.uow.accounts.latest_charges(account.id)
+    period, charges = await ctx.uow.billing.latest_charges(account.id)
     if period is not None:
         lines += ["", ctx._("Charges for {period}:", period=format_period(period, locale))]
         lines += [f"• {charge.service}: {money(charge.amount)}" for charge in charges]
         lines.append(ctx._("Total: {amount}", amount=money(sum((c.amount for c in charges), Decimal(0)))))
     accounts = await ctx.uow.accounts.bound_to_chat(ctx.chat.id)
-    buttons = main_menu(ctx)
+    buttons = [
+        [Button(ctx._("Pay"), "pay"), Button(ctx._("Charges"), "chg")],
+        [Button(ctx._("Payments"), "pmt"), Button(ctx._("Consumption chart"), "chart")],
+        *main_menu(ctx),
+    ]
     if len(accounts) > 1:
         buttons = [[Button(ctx._("Switch account"), "acc:list")], *buttons]
     return [Reply("\n".join(lines), buttons=buttons)]

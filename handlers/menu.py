@@ -12,10 +12,10 @@ router = Router()
 def main_menu(ctx: Context) -> list[list[Button]]:
     _ = ctx._
     return [
-        [Button(_("Balance"), "bal"), Button(_("Submit readings"), "rd")],
-        [Button(_("My readings"), "rd:hist"), Button(_("My accounts"), "acc:list")],
-        [Button(_("Add account"), "acc:add"), Button(_("Help and contacts"), "help")],
-        [Button(_("Language"), "lang")],
+        [Button(_("Balance"), "bal"), Button(_("Pay"), "pay")],
+        [Button(_("Submit readings"), "rd"), Button(_("My readings"), "rd:hist")],
+        [Button(_("My accounts"), "acc:list"), Button(_("Add account"), "acc:add")],
+        [Button(_("Help and contacts"), "help"), Button(_("Language"), "lang")],
     ]
 
 

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories.accounts import AccountRepository
+from storage.repositories.billing import BillingRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.inbox import InboxRepository
 from storage.repositories.readings import ReadingRepository
@@ -19,6 +20,7 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.accounts = AccountRepository(session)
+        self.billing = BillingRepository(session)
         self.chats = ChatRepository(session)
         self.verification = VerificationRepository(session)
         self.inbox = InboxRepository(session)

@@ -39,6 +39,16 @@ TEST_CONFIG: dict[str, Any] = {
             "reading_window": {"from_day": 20, "to_day": 25},
             "hotline": "+380 44 000 00 00",
             "hours": {"uk": "Пн–Пт 8:00–17:00", "en": "Mon–Fri 8:00–17:00"},
+            "payment_links": [
+                {"title": {"en": "Pay online", "uk": "Сплатити"}, "url": "https://pay.example/?a={account}&s={amount}"}
+            ],
+            "payment_qr": {
+                "standard": "nbu",
+                "name": "КП Теплокомуненерго",
+                "iban": "UA223052990000026001234567890",
+                "code": "40538421",
+                "purpose": "Опалення, о/р {account}, {period}",
+            },
         },
         {
             "id": "voda",
@@ -47,6 +57,16 @@ TEST_CONFIG: dict[str, Any] = {
             "verification": "surname",
             "reading_window": {"from_day": -2, "to_day": 3},
             "hotline": "1551",
+            "payment_qr": {
+                "standard": "st00012",
+                "name": "ООО Водоканал",
+                "personal_acc": "40702810000000000001",
+                "bank_name": "ПАО Сбербанк",
+                "bic": "044525225",
+                "corresp_acc": "30101810400000000225",
+                "payee_inn": "7700000000",
+                "purpose": "Водоснабжение, л/с {account}",
+            },
         },
     ],
 }

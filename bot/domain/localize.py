@@ -35,6 +35,12 @@ def format_period(period: str, locale: str) -> str:
     return format_skeleton("yMMMM", date(year, month, 1), locale=babel_locale(locale))
 
 
+def format_short_period(period: str, locale: str) -> str:
+    """'2026-10' → 'жовт. 2026 р.' / 'Oct 2026' / '2026年10月' (chart labels)."""
+    year, month = (int(part) for part in period.split("-"))
+    return format_skeleton("yMMM", date(year, month, 1), locale=babel_locale(locale))
+
+
 def format_moment(moment: datetime, zone: ZoneInfo, locale: str) -> str:
     """A moment as the resident's wall clock in ``zone`` shows it: '24 лист. 2026 р., 23:42'."""
     local = moment.astimezone(zone)

@@ -159,6 +159,11 @@ def _purpose_values(account: str, due: Decimal | None, period: str) -> dict[str,
     return {"account": account, "amount": "" if due is None else str(due), "period": _bill_period(period)}
 
 
+def filled_purpose(qr: NbuQr | St00012Qr, account: str, amount: Decimal | None, period: str) -> str:
+    """The payment purpose as it appears in the QR code, for showing the requisites as text."""
+    return _fill(qr.purpose, _purpose_values(account, _amount_due(amount), period))
+
+
 def fill_link(template: str, account: str, amount: Decimal | None, period: str) -> str:
     """Fill a payment-link URL template; every value is URL-encoded (``quote(value, safe="")``)."""
     due = _amount_due(amount)

@@ -1,13 +1,13 @@
-"""Accounts, their charges and bindings to chats."""
+"""Accounts and their bindings to chats."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Account, Binding, Charge
+from storage.models import Account, Binding
 
 
 class AccountRepository:
@@ -42,17 +42,3 @@ class AccountRepository:
         await self.session.execute(
             delete(Binding).where(Binding.chat_id == chat_id, Binding.account_id == account_id)
         )
-
-    async def latest_charges(self, account_id: int) -> tuple[str | None, Sequence[Charge]]:
-        """The most recent billing period of the account and its charges, per service."""
-        period = (
-            await self.session.execute(select(func.max(Charge.period)).where(Charge.account_id == account_id))
-        ).scalar_one_or_none()
-        if period is None:
-            return None, []
-        query = (
-            select(Charge)
-            .where(Charge.account_id == account_id, Charge.period == period)
-            .order_by(Charge.service)
-        )
-        return period, (await self.session.execute(query)).scalars().all()

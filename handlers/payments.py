@@ -1,0 +1,241 @@
+"""Paying through official channels: the pay screen (links + payment QR per provider), charges by
+period, payment history, and the consumption chart."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from bot.config import ProviderConfig
+from bot.domain.chart import consumption_chart
+from bot.domain.localize import format_day, format_money, format_period, format_short_period
+from bot.domain.payment_qr import NbuQr, St00012Qr, UrlQr, build_payload, fill_link, filled_purpose
+from bot.domain.qr_image import qr_png
+from bot.domain.readings import consumption
+from bot.domain.text import fold
+from bot.domain.windows import parse_period, period_of, shift_period
+from handlers.accounts import provider_label
+from handlers.context import Context
+from handlers.menu import main_menu, menu_reply
+from handlers.readings import meter_name
+from handlers.routing import Router, action_argument
+from handlers.types import Button, Reply, UrlButton
+from storage.models import Account
+
+router = Router()
+
+HISTORY_MONTHS = 12
+
+
+async def _current_or_ask(ctx: Context) -> Account | None:
+    ctx.clear_state()
+    return await ctx.current_account()
+
+
+def _no_account_reply(ctx: Context) -> list[Reply]:
+    return [
+        Reply(
+            ctx._("Add your personal account first."),
+            buttons=[[Button(ctx._("Add account"), "acc:add")], [Button(ctx._("Menu"), "menu")]],
+        )
+    ]
+
+
+def _money(ctx: Context, account: Account, amount: Decimal) -> str:
+    try:
+        currency = ctx.config.provider(account.provider_id).currency
+    except KeyError:
+        currency = "UAH"
+    return format_money(amount, currency, ctx.tr.locale)
+
+
+def _requisites(
+    ctx: Context, qr: NbuQr | St00012Qr, account: Account, due: Decimal | None, period: str
+) -> list[str]:
+    purpose = filled_purpose(qr, account.number, due, period)
+    if isinstance(qr, NbuQr):
+        return [
+            ctx._("Recipient: {name}", name=qr.name),
+            ctx._("IBAN: {iban}", iban=qr.iban),
+            ctx._("Recipient code (EDRPOU): {code}", code=qr.code),
+            ctx._("Purpose: {purpose}", purpose=purpose),
+        ]
+    return [
+        ctx._("Recipient: {name}", name=qr.name),
+        ctx._("Account: {account}", account=qr.personal_acc),
+        ctx._(
+            "Bank: {bank}, BIC {bic}, corr. account {corr}",
+            bank=qr.bank_name,
+            bic=qr.bic,
+            corr=qr.corresp_acc,
+        ),
+        ctx._("Tax number (INN): {inn}", inn=qr.payee_inn),
+        ctx._("Purpose: {purpose}", purpose=purpose),
+    ]
+
+
+async def _pay_reply(ctx: Context, account: Account, provider: ProviderConfig) -> Reply:
+    """One provider's part of the pay screen: amount, official links, QR code, requisites as text."""
+    locale = ctx.tr.locale
+    due = account.balance if account.balance > 0 else None
+    period = (await ctx.uow.billing.latest_charges(account.id))[0] or period_of(
+        ctx.now.astimezone(provider.tz)
+    )
+    lines = [
+        ctx._("{provider}, account {number}", provider=provider.localized_name(locale), number=account.number)
+    ]
+    if due is not None:
+        lines.append(ctx._("To pay: {amount}", amount=_money(ctx, account, due)))
+    elif account.balance < 0:
+        lines.append(
+            ctx._("Nothing to pay: overpaid by {amount}", amount=_money(ctx, account, -account.balance))
+        )
+    else:
+        lines.append(ctx._("Nothing to pay: the balance is zero."))
+    links = [
+        UrlButton(link.localized_title(locale), fill_link(link.url, account.number, due, period))
+        for link in provider.payment_links
+    ]
+    image = None
+    qr = provider.payment_qr
+    if qr is not None:
+        payload = build_payload(qr, account.number, due, period, link_url=links[0].url if links else None)
+        image = qr_png(payload, error=qr.error_level)
+        if isinstance(qr, UrlQr):
+            lines.append(ctx._("Scan the QR code with your phone camera to open the payment page."))
+        else:
+            lines.append(ctx._("Scan the QR code in your banking app, or pay by these requisites:"))
+            lines += _requisites(ctx, qr, account, due, period)
+    if not links and qr is None:
+        lines.append(
+            ctx._(
+                "Payment details are on your paper receipt; call the hotline: {phone}",
+                phone=provider.hotline or "—",
+            )
+        )
+    lines += [
+        "",
+        ctx._(
+            "⚠ {provider} never authorises agents or “discounts” for paying. Pay only through "
+            "these official links and QR codes.",
+            provider=provider.localized_name(locale),
+        ),
+    ]
+    return Reply(
+        "\n".join(lines), links=links, image=image, image_name=f"pay-{provider.id}-{account.number}.png"
+    )
+
+
+async def _same_receipt(ctx: Context, account: Account) -> list[Account]:
+    """The current account and the chat's other accounts at the same address (one receipt, two providers)."""
+    accounts = await ctx.uow.accounts.bound_to_chat(ctx.chat.id)
+    address = fold(account.address)
+    return [account] + [a for a in accounts if a.id != account.id and fold(a.address) == address]
+
+
+@router.command("/pay")
+@router.action("pay")
+async def pay(ctx: Context) -> list[Reply]:
+    account = await _current_or_ask(ctx)
+    if account is None:
+        return _no_account_reply(ctx)
+    replies: list[Reply] = []
+    for item in await _same_receipt(ctx, account):
+        try:
+            provider = ctx.config.provider(item.provider_id)
+        except KeyError:
+            continue
+        replies.append(await _pay_reply(ctx, item, provider))
+    replies.append(menu_reply(ctx, ctx._("After paying, the payment appears here within a few days.")))
+    return replies
+
+
+@router.command("/charges")
+@router.action("chg")
+async def charges(ctx: Context) -> list[Reply]:
+    account = await _current_or_ask(ctx)
+    if account is None:
+        return _no_account_reply(ctx)
+    periods = await ctx.uow.billing.periods(account.id, HISTORY_MONTHS)
+    if not periods:
+        return [menu_reply(ctx, ctx._("No charges on record for account {number}.", number=account.number))]
+    chosen = action_argument(ctx)
+    if chosen not in periods:
+        buttons = [Button(format_period(period, ctx.tr.locale), f"chg:{period}") for period in periods]
+        rows = [buttons[index : index + 3] for index in range(0, len(buttons), 3)]
+        return [
+            Reply(
+                ctx._("Charges of account {number}: choose the period.", number=account.number),
+                buttons=[*rows, [Button(ctx._("Menu"), "menu")]],
+            )
+        ]
+    items = await ctx.uow.billing.charges(account.id, chosen)
+    lines = [
+        ctx._(
+            "Charges for {period}, account {number}:",
+            period=format_period(chosen, ctx.tr.locale),
+            number=account.number,
+        )
+    ]
+    lines += [f"• {item.service}: {_money(ctx, account, item.amount)}" for item in items]
+    lines.append(
+        ctx._("Total: {amount}", amount=_money(ctx, account, sum((i.amount for i in items), Decimal(0))))
+    )
+    return [Reply("\n".join(lines), buttons=[[Button(ctx._("Other period"), "chg")], *main_menu(ctx)])]
+
+
+@router.command("/payments")
+@router.action("pmt")
+async def payments(ctx: Context) -> list[Reply]:
+    account = await _current_or_ask(ctx)
+    if account is None:
+        return _no_account_reply(ctx)
+    year, month = parse_period(shift_period(period_of(ctx.now.astimezone(ctx.config.bot_zone).date()), -11))
+    items = await ctx.uow.billing.payments_since(account.id, date(year, month, 1))
+    if not items:
+        return [
+            menu_reply(
+                ctx, ctx._("No payments in the last 12 months for account {number}.", number=account.number)
+            )
+        ]
+    lines = [ctx._("Payments of the last 12 months, account {number}:", number=account.number)]
+    for item in items:
+        line = f"• {format_day(item.paid_on, ctx.tr.locale)}: {_money(ctx, account, item.amount)}"
+        lines.append(f"{line} ({item.channel})" if item.channel else line)
+    lines.append(
+        ctx._("Total: {amount}", amount=_money(ctx, account, sum((i.amount for i in items), Decimal(0))))
+    )
+    return [menu_reply(ctx, "\n".join(lines))]
+
+
+@router.command("/chart")
+@router.action("chart")
+async def chart(ctx: Context) -> list[Reply]:
+    account = await _current_or_ask(ctx)
+    if account is None:
+        return _no_account_reply(ctx)
+    last = period_of(ctx.now.astimezone(ctx.config.bot_zone).date())
+    periods = [shift_period(last, -back) for back in range(HISTORY_MONTHS - 1, -1, -1)]
+    series = []
+    for meter in await ctx.uow.readings.meters_of(account.id):
+        used = {
+            r.period: consumption(r.value, r.previous_value) for r in await ctx.uow.readings.history(meter.id)
+        }
+        points = [(format_short_period(period, ctx.tr.locale), used.get(period)) for period in periods]
+        series.append((f"{meter_name(ctx, meter)}, {meter.unit}", points))
+    if not series or all(value is None for _, points in series for _, value in points):
+        return [
+            menu_reply(
+                ctx,
+                ctx._(
+                    "There are no readings yet to draw a chart for account {number}.", number=account.number
+                ),
+            )
+        ]
+    title = ctx._(
+        "Monthly consumption, account {number} ({provider})",
+        number=account.number,
+        provider=provider_label(ctx, account),
+    )
+    image = consumption_chart(title, series, ctx._("Consumption"), ctx.tr.locale)
+    return [Reply(title, image=image, image_name=f"consumption-{account.number}.png", buttons=main_menu(ctx))]
