@@ -170,7 +170,7 @@ class ProviderConfig(_Strict):
     @model_validator(mode="after")
     def _url_qr_needs_a_link(self) -> ProviderConfig:
         if isinstance(self.payment_qr, UrlQr) and not self.payment_links:
-            raise ValueError("payment_qr: standard 'url' encodes the first payment link, but payment_links is empty")
+            raise ValueError("payment_qr: standard 'url' needs a payment link, but payment_links is empty")
         return self
 
     _zone = field_validator("timezone")(_check_zone)
