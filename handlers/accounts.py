@@ -16,7 +16,7 @@ from bot.domain.verification import (
     mask_holder,
 )
 from handlers.context import Context
-from handlers.menu import cancel_row, menu_reply, not_understood
+from handlers.menu import cancel_row, menu_reply, no_account_reply, not_understood
 from handlers.routing import Router, action_argument
 from handlers.types import Button, Reply
 from storage.models import Account
@@ -198,12 +198,7 @@ async def list_accounts(ctx: Context) -> list[Reply]:
     ctx.clear_state()
     accounts = await ctx.uow.accounts.bound_to_chat(ctx.chat.id)
     if not accounts:
-        return [
-            Reply(
-                ctx._("You have no accounts in this chat yet."),
-                buttons=[[Button(ctx._("Add account"), "acc:add")], [Button(ctx._("Menu"), "menu")]],
-            )
-        ]
+        return no_account_reply(ctx, ctx._("You have no accounts in this chat yet."))
     current = await ctx.current_account()
     lines = [ctx._("Your accounts (▶ is the selected one):")]
     lines += [

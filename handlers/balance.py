@@ -7,7 +7,7 @@ from decimal import Decimal
 from bot.domain.localize import format_day, format_money, format_period
 from handlers.accounts import provider_label
 from handlers.context import Context
-from handlers.menu import main_menu
+from handlers.menu import main_menu, no_account_reply
 from handlers.routing import Router
 from handlers.types import Button, Reply
 
@@ -20,12 +20,7 @@ async def show_balance(ctx: Context) -> list[Reply]:
     ctx.clear_state()
     account = await ctx.current_account()
     if account is None:
-        return [
-            Reply(
-                ctx._("Add your personal account first, then I can show its balance."),
-                buttons=[[Button(ctx._("Add account"), "acc:add")], [Button(ctx._("Menu"), "menu")]],
-            )
-        ]
+        return no_account_reply(ctx, ctx._("Add your personal account first, then I can show its balance."))
     try:
         currency = ctx.config.provider(account.provider_id).currency
     except KeyError:

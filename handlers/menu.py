@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
 from handlers.context import Context
-from handlers.routing import Router
+from handlers.routing import Handler, Router
 from handlers.types import Button, Reply
+from storage.models import Account
 
 router = Router()
 
@@ -25,6 +29,25 @@ def cancel_row(ctx: Context) -> list[Button]:
 
 def menu_reply(ctx: Context, text: str) -> Reply:
     return Reply(text, buttons=main_menu(ctx))
+
+
+def no_account_reply(ctx: Context, text: str) -> list[Reply]:
+    """The answer of every account-bound flow while the chat has no account yet."""
+    return [Reply(text, buttons=[[Button(ctx._("Add account"), "acc:add")], [Button(ctx._("Menu"), "menu")]])]
+
+
+def for_current_account(flow: Callable[[Context, Account], Awaitable[list[Reply]]]) -> Handler:
+    """A handler that runs ``flow`` on the chat's current account, or asks to add one first."""
+
+    @wraps(flow)
+    async def handler(ctx: Context) -> list[Reply]:
+        ctx.clear_state()
+        account = await ctx.current_account()
+        if account is None:
+            return no_account_reply(ctx, ctx._("Add your personal account first."))
+        return await flow(ctx, account)
+
+    return handler
 
 
 @router.command("/menu")

@@ -16,7 +16,7 @@ from bot.domain.text import fold
 from bot.domain.windows import parse_period, period_of, shift_period
 from handlers.accounts import provider_label
 from handlers.context import Context
-from handlers.menu import main_menu, menu_reply
+from handlers.menu import for_current_account, main_menu, menu_reply
 from handlers.readings import meter_name
 from handlers.routing import Router, action_argument
 from handlers.types import Button, Reply, UrlButton
@@ -25,20 +25,6 @@ from storage.models import Account
 router = Router()
 
 HISTORY_MONTHS = 12
-
-
-async def _current_or_ask(ctx: Context) -> Account | None:
-    ctx.clear_state()
-    return await ctx.current_account()
-
-
-def _no_account_reply(ctx: Context) -> list[Reply]:
-    return [
-        Reply(
-            ctx._("Add your personal account first."),
-            buttons=[[Button(ctx._("Add account"), "acc:add")], [Button(ctx._("Menu"), "menu")]],
-        )
-    ]
 
 
 def _money(ctx: Context, account: Account, amount: Decimal) -> str:
@@ -135,10 +121,8 @@ async def _same_receipt(ctx: Context, account: Account) -> list[Account]:
 
 @router.command("/pay")
 @router.action("pay")
-async def pay(ctx: Context) -> list[Reply]:
-    account = await _current_or_ask(ctx)
-    if account is None:
-        return _no_account_reply(ctx)
+@for_current_account
+async def pay(ctx: Context, account: Account) -> list[Reply]:
     replies: list[Reply] = []
     for item in await _same_receipt(ctx, account):
         try:
@@ -152,10 +136,8 @@ async def pay(ctx: Context) -> list[Reply]:
 
 @router.command("/charges")
 @router.action("chg")
-async def charges(ctx: Context) -> list[Reply]:
-    account = await _current_or_ask(ctx)
-    if account is None:
-        return _no_account_reply(ctx)
+@for_current_account
+async def charges(ctx: Context, account: Account) -> list[Reply]:
     periods = await ctx.uow.billing.periods(account.id, HISTORY_MONTHS)
     if not periods:
         return [menu_reply(ctx, ctx._("No charges on record for account {number}.", number=account.number))]
@@ -186,10 +168,8 @@ async def charges(ctx: Context) -> list[Reply]:
 
 @router.command("/payments")
 @router.action("pmt")
-async def payments(ctx: Context) -> list[Reply]:
-    account = await _current_or_ask(ctx)
-    if account is None:
-        return _no_account_reply(ctx)
+@for_current_account
+async def payments(ctx: Context, account: Account) -> list[Reply]:
     year, month = parse_period(shift_period(period_of(ctx.now.astimezone(ctx.config.bot_zone).date()), -11))
     items = await ctx.uow.billing.payments_since(account.id, date(year, month, 1))
     if not items:
@@ -210,10 +190,8 @@ async def payments(ctx: Context) -> list[Reply]:
 
 @router.command("/chart")
 @router.action("chart")
-async def chart(ctx: Context) -> list[Reply]:
-    account = await _current_or_ask(ctx)
-    if account is None:
-        return _no_account_reply(ctx)
+@for_current_account
+async def chart(ctx: Context, account: Account) -> list[Reply]:
     last = period_of(ctx.now.astimezone(ctx.config.bot_zone).date())
     periods = [shift_period(last, -back) for back in range(HISTORY_MONTHS - 1, -1, -1)]
     series = []

@@ -13,7 +13,7 @@ from bot.domain.windows import WindowSpan, window_status
 from bot.i18n import N_
 from handlers.accounts import provider_label
 from handlers.context import Context
-from handlers.menu import cancel_row, menu_reply, not_understood
+from handlers.menu import cancel_row, menu_reply, no_account_reply, not_understood
 from handlers.routing import Router, action_argument
 from handlers.types import Button, Reply
 from storage.models import Account, Meter
@@ -88,12 +88,7 @@ async def _choose_account(ctx: Context, action: str) -> list[Reply]:
     ctx.clear_state()
     accounts = await ctx.uow.accounts.bound_to_chat(ctx.chat.id)
     if not accounts:
-        return [
-            Reply(
-                ctx._("Add your personal account first."),
-                buttons=[[Button(ctx._("Add account"), "acc:add")], [Button(ctx._("Menu"), "menu")]],
-            )
-        ]
+        return no_account_reply(ctx, ctx._("Add your personal account first."))
     if len(accounts) == 1:
         return await (start_readings if action == "rd:acc" else show_history)(ctx, accounts[0].id)
     buttons = [
