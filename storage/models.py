@@ -53,7 +53,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 Money = Numeric(14, 2, asdecimal=True)
-MeterValue = Numeric(18, 6, asdecimal=True)
+# At most 15 significant digits, so values survive SQLite's floating-point NUMERIC storage exactly.
+MeterValue = Numeric(15, 6, asdecimal=True)
 
 
 def utcnow() -> datetime:

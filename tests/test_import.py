@@ -520,7 +520,9 @@ def test_bad_money_values(raw, reason):
 
 
 def test_meter_values_and_dates():
-    assert importer._meter_value("v", "123456789012.123456", 6) == Decimal("123456789012.123456")
+    assert importer._meter_value("v", "123456789.123456", 6) == Decimal("123456789.123456")
+    with pytest.raises(importer._Rejected, match="at most 9 digits before the point"):
+        importer._meter_value("v", "1234567890.1", 3)
     with pytest.raises(importer._Rejected, match="more than 3 decimal places"):
         importer._meter_value("v", "1.0001", 3)
     with pytest.raises(importer._Rejected, match="must not be negative"):

@@ -94,7 +94,7 @@ GOOD: list[tuple[str, int, Decimal]] = [
     ("１２３．４吨", 1, D("123.4")),
     ("5678千瓦时", 0, D("5678")),
     # limits
-    ("999999999999", 0, D("999999999999")),  # 12 integer digits
+    ("999999999", 0, D("999999999")),  # 9 integer digits: the most a Numeric(15, 6) column keeps
     ("0000000000000000000000000001,5", 1, D("1.5")),  # long only because of leading zeros
 ]
 
@@ -150,7 +150,7 @@ BAD: list[tuple[str, int, ValueProblem]] = [
     ("12.3401", 3, P.TOO_MANY_DECIMALS),
     ("１２３．４５", 0, P.TOO_MANY_DECIMALS),
     ("0.5 kWh", 0, P.TOO_MANY_DECIMALS),
-    ("1234567890123", 0, P.TOO_LONG),  # 13 integer digits
+    ("1234567890", 0, P.TOO_LONG),  # 10 integer digits
     ("1 234 567 890 123", 0, P.TOO_LONG),
     ("1." + "0" * 40, 3, P.TOO_LONG),  # more than 32 characters
     ("1" * (MAX_INPUT_CHARS + 1), 0, P.TOO_LONG),
@@ -188,7 +188,7 @@ def test_invalid_precision_is_a_programming_error() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.decimals(min_value=0, max_value=D("999999999999"), places=3, allow_nan=False, allow_infinity=False),
+    st.decimals(min_value=0, max_value=D("999999999"), places=3, allow_nan=False, allow_infinity=False),
     st.sampled_from([".", ",", "．", "，"]),
     st.sampled_from(["", " m3", " м³", "度", " kWh", " кВт·год"]),
 )
@@ -213,7 +213,7 @@ def test_no_float_digits_leak() -> None:
     # 0.1 + 0.2 style artefacts are impossible with Decimal built from the typed digits
     parsed = parse_meter_value("0,3", 3)
     assert parsed.value == D("0.1") + D("0.2")
-    assert parse_meter_value("99999999999.999", 3).value == D("99999999999.999")
+    assert parse_meter_value("999999999.999", 3).value == D("999999999.999")
 
 
 @pytest.mark.parametrize(

@@ -90,3 +90,34 @@ async def test_one_chat_is_handled_one_update_at_a_time(any_db, config, now):
     async with any_db.unit_of_work() as uow:
         count = (await uow.session.execute(select(func.count()).select_from(Binding))).scalar_one()
     assert count == 2
+
+
+async def test_decimals_round_trip_exactly(any_db):
+    """SQLite keeps NUMERIC as a float: the column sizes guarantee at most 15 significant digits."""
+    from decimal import Decimal
+
+    from storage.models import Account, Meter
+
+    async with any_db.unit_of_work() as uow:
+        account = Account(
+            provider_id="p", number="1", address="a", holder="h", balance=Decimal("999999999999.99")
+        )
+        uow.session.add(account)
+        await uow.session.flush()
+        uow.session.add(
+            Meter(
+                account_id=account.id,
+                serial="s",
+                kind="gas",
+                zone="",
+                unit="m3",
+                last_value=Decimal("123456789.123457"),
+                precision=6,
+            )
+        )
+        await uow.commit()
+    async with any_db.unit_of_work() as uow:
+        account = (await uow.session.execute(select(Account))).scalar_one()
+        meter = (await uow.session.execute(select(Meter))).scalar_one()
+    assert account.balance == Decimal("999999999999.99")
+    assert meter.last_value == Decimal("123456789.123457")

@@ -21,7 +21,7 @@ Parsing rules of :func:`parse_meter_value` (tests/test_reading_values.py holds t
   are zeros ("12.3400" with precision 3 → 12.340). The result always has exactly ``precision``
   decimal places.
 * **Rejected:** empty (EMPTY); a leading minus "-", "−", "–", "—" (NEGATIVE); more than
-  MAX_INPUT_CHARS characters, a number longer than 32 characters or more than 12 integer digits
+  MAX_INPUT_CHARS characters, a number longer than 32 characters or more than 9 integer digits
   after leading zeros (TOO_LONG); two separators ("1.2.3", "1,234.5"), exponents, NaN,
   Infinity, a plus sign, words, fractions (NOT_A_NUMBER).
 
@@ -40,7 +40,7 @@ from enum import Enum
 from bot.domain.text import MAX_INPUT_CHARS, ascii_digits, clean
 
 MAX_NUMBER_CHARS = 32
-MAX_INTEGER_DIGITS = 12
+MAX_INTEGER_DIGITS = 9  # meter values are Numeric(15, 6) in the database
 MAX_PRECISION = 12
 
 _UNITS = (
