@@ -138,11 +138,9 @@ async def _import(config: Config, files: dict[str, Path]) -> int:
                     continue
             for error in report.errors[:MAX_ERRORS_SHOWN]:
                 print(f"{path}: line {error.line}: {error.reason}", file=sys.stderr)
-            if len(report.errors) > MAX_ERRORS_SHOWN:
-                print(
-                    f"{path}: ... and {len(report.errors) - MAX_ERRORS_SHOWN} more rejected rows",
-                    file=sys.stderr,
-                )
+            if report.rejected > MAX_ERRORS_SHOWN:
+                hidden = report.rejected - MAX_ERRORS_SHOWN
+                print(f"{path}: ... and {hidden} more rejected rows", file=sys.stderr)
             print(
                 f"{kind}: {report.inserted} inserted, {report.updated} updated, "
                 f"{report.rejected} rejected ({path})"
