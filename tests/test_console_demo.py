@@ -77,6 +77,24 @@ async def test_demo_chat_binds_an_account_and_shows_the_balance(tmp_path):
     assert "Ш******о Т. Г." in out and "Шевченка, 12" in out
     out = await demo.send(demo.choice(out, "Balance"))
     assert "1,520.40" in out and "Total" in out
+    # Water company: readings are accepted all month in the demo; paying writes the QR code to a file.
+    out = await demo.send(demo.choice(out, "Add account"))
+    out = await demo.send(demo.choice(out, "City Water Company"))
+    out = await demo.send("2002001")
+    out = await demo.send("кв. 45")
+    assert "2002001 is added" in out
+    out = await demo.send(demo.choice(out, "Submit readings"))
+    out = await demo.send(demo.choice(out, "2002001 — City Water Company"))
+    assert "Meter 1 of 2" in out and "345.12 m3" in out
+    out = await demo.send("350,5")
+    out = await demo.send("121")
+    assert "Please check your readings" in out
+    out = await demo.send(demo.choice(out, "Confirm"))
+    assert "Receipt No." in out
+    out = await demo.send(demo.choice(out, "Pay"))
+    paths = re.findall(r"\[image\] (\S+\.png)", out)
+    assert len(paths) == 2  # heating and water at the same flat: one QR code each
+    assert all(Path(path).read_bytes().startswith(b"\x89PNG") for path in paths)
     out = await demo.send("🙂" * 10)
     assert "did not understand" in out
     out = await demo.send("x" * 5000)
