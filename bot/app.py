@@ -56,13 +56,18 @@ class Application:
             from bot.channels.telegram import TelegramChannel
 
             channels.append(TelegramChannel(self.config, self.engine, self.db))
+        if self.config.viber.token:
+            from bot.channels.viber import ViberChannel
+
+            channels.append(ViberChannel(self.config, self.engine, self.db))
         return channels
 
     async def run(self, stop: asyncio.Event) -> None:
         channels = self.channels()
         if not channels:
             raise StartupError(
-                "no messenger channel is configured: set [telegram] token (or UTILIBOT_TELEGRAM_TOKEN); "
+                "no messenger channel is configured: set [telegram] token (or UTILIBOT_TELEGRAM_TOKEN) "
+                "and/or [viber] token (or UTILIBOT_VIBER_TOKEN); "
                 "to try the bot without a token run `utilibot demo`"
             )
         await self.prepare_database()

@@ -1,4 +1,4 @@
-"""The `utilibot` command line (also `python -m bot`): demo, run, import, export-readings, db upgrade."""
+"""The `utilibot` command line (also `python -m bot`): demo, run, import, export-readings, viber, db."""
 
 from __future__ import annotations
 
@@ -84,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="CSV file to write, or - for stdout"
     )
+
+    viber = commands.add_parser("viber", help="Viber channel administration", description="Viber channel.")
+    viber_commands = viber.add_subparsers(dest="viber_command", required=True, metavar="ACTION")
+    set_webhook = viber_commands.add_parser(
+        "set-webhook",
+        help="register [viber] webhook_url with Viber",
+        description="Registers [viber] webhook_url with Viber. Viber calls the URL back at once, so the bot "
+        "(`utilibot run`) must already be running and reachable there; `utilibot run` also registers it.",
+    )
+    _add_config_option(set_webhook)
 
     database = commands.add_parser("db", help="database schema management", description="Database schema.")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -180,6 +190,25 @@ async def _export(config: Config, period: str, provider: str | None, output: str
     return 0
 
 
+async def _viber_set_webhook(config: Config) -> int:
+    from bot.channels.viber import ViberAPIError, describe, register_webhook
+
+    if not config.viber.token:
+        print("utilibot: viber.token is not set (or UTILIBOT_VIBER_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        answer = await register_webhook(config)
+    except ViberAPIError as error:
+        print(f"utilibot: viber: {error}", file=sys.stderr)
+        return 2
+    if answer.get("status") != 0:
+        print(f"utilibot: viber: set_webhook failed: {describe(answer)}", file=sys.stderr)
+        return 1
+    events = ", ".join(answer.get("event_types") or [])
+    print(f"viber webhook registered: {config.viber.webhook_url} (events: {events})")
+    return 0
+
+
 def _db_upgrade(config: Config) -> int:
     from storage.migrate import upgrade_sync
 
@@ -219,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_import(config, files))
         if args.command == "export-readings":
             return asyncio.run(_export(config, args.period, args.provider, args.output))
+        if args.command == "viber":
+            return asyncio.run(_viber_set_webhook(config))
         if args.command == "db":
             return _db_upgrade(config)
     except (ConfigError, StartupError) as error:

@@ -42,7 +42,18 @@ def write_config(folder: Path, extra: str = "", replace: tuple[str, str] = ("", 
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["demo"], ["run"], ["import"], ["export-readings"], ["db"], ["db", "upgrade"]]
+    "command",
+    [
+        [],
+        ["demo"],
+        ["run"],
+        ["import"],
+        ["export-readings"],
+        ["viber"],
+        ["viber", "set-webhook"],
+        ["db"],
+        ["db", "upgrade"],
+    ],
 )
 def test_every_command_has_help(command):
     result = utilibot(*command, "--help")

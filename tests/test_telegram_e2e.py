@@ -15,7 +15,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.channels.telegram import MESSAGE_LIMIT, TelegramChannel, split_text, telegram_length
+from bot.channels.telegram import MESSAGE_LIMIT, TelegramChannel
+from bot.channels.text import split_text
+from bot.channels.text import utf16_length as telegram_length
 from bot.config import Config, TelegramConfig
 from handlers.engine import Engine
 from handlers.types import Button, Reply, UrlButton
@@ -376,13 +378,13 @@ async def test_send_renders_natively(tg: Telegram):
 
 
 def test_split_text_counts_utf16_and_cuts_long_lines():
-    assert split_text("short") == ["short"]
-    assert split_text("  \n ") == []
+    assert split_text("short", MESSAGE_LIMIT) == ["short"]
+    assert split_text("  \n ", MESSAGE_LIMIT) == []
     emoji_line = "😀" * 3000  # 6,000 UTF-16 units on one line
-    chunks = split_text(emoji_line)
+    chunks = split_text(emoji_line, MESSAGE_LIMIT)
     assert "".join(chunks) == emoji_line and all(telegram_length(c) <= MESSAGE_LIMIT for c in chunks)
     words = ("word " * 2000).strip()
-    chunks = split_text(words)
+    chunks = split_text(words, MESSAGE_LIMIT)
     assert all(telegram_length(c) <= MESSAGE_LIMIT for c in chunks)
     assert all(c.endswith("word ") or c.endswith("word") for c in chunks)
 

@@ -50,6 +50,8 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.channels.text import split_text
+from bot.channels.text import utf16_length as telegram_length
 from bot.config import Config
 from bot.i18n import translator
 from handlers.engine import Engine
@@ -98,48 +100,6 @@ def command_menu(locale: str) -> list[BotCommand]:
 
 
 # --- rendering Replies --------------------------------------------------------------------------
-
-
-def telegram_length(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _cut(line: str, limit: int) -> tuple[str, str]:
-    """Split an over-long line: the head fits ``limit``, preferably ending after a space."""
-    end = 0
-    size = 0
-    while end < len(line):
-        size += 2 if ord(line[end]) > 0xFFFF else 1
-        if size > limit:
-            break
-        end += 1
-    space = line.rfind(" ", 0, end)
-    if space > end // 2:
-        end = space + 1
-    return line[:end], line[end:]
-
-
-def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Chunks of at most ``limit`` UTF-16 units, cut at line ends where possible; blank chunks dropped."""
-    if telegram_length(text) <= limit:
-        return [text] if text.strip() else []
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while telegram_length(line) > limit:
-            if current:
-                chunks.append(current)
-                current = ""
-            head, line = _cut(line, limit)
-            chunks.append(head)
-        if current and telegram_length(current) + telegram_length(line) > limit:
-            chunks.append(current)
-            current = ""
-        current += line
-    if current:
-        chunks.append(current)
-    return [chunk.rstrip("\r\n") for chunk in chunks if chunk.strip()]
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -605,7 +565,7 @@ class TelegramChannel:
 
     async def _send_text(self, chat_key: str, text: str, markup: InlineKeyboardMarkup | None) -> bool:
         """The text in as many messages as it takes; the keyboard goes with the last one."""
-        chunks = split_text(text)
+        chunks = split_text(text, MESSAGE_LIMIT)
         if not chunks:
             log.warning("telegram: empty message to chat %s not sent", chat_key)
         for index, chunk in enumerate(chunks):
