@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -84,6 +85,16 @@ class ViberConfig(_Strict):
     webhook_url: str = ""
     listen: str = "127.0.0.1:8443"
     operators: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _webhook_when_on(self) -> ViberConfig:
+        if self.token:
+            host = urlsplit(self.webhook_url).hostname or ""
+            if not self.webhook_url:
+                raise ValueError("webhook_url: required when the Viber token is set (Viber has no polling)")
+            if not self.webhook_url.startswith("https://") and host not in ("127.0.0.1", "localhost", "::1"):
+                raise ValueError("webhook_url: Viber only calls https:// URLs")
+        return self
 
 
 def _check_zone(value: str) -> str:

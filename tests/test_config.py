@@ -61,6 +61,15 @@ def test_webhook_mode_needs_url_and_secret():
         parse_config(data, environ={})
 
 
+def test_viber_needs_an_https_webhook():
+    with pytest.raises(ConfigError, match="viber: webhook_url: required"):
+        parse_config(broken(viber__token="t"), environ={})
+    with pytest.raises(ConfigError, match="only calls https"):
+        parse_config(broken(viber__token="t", viber__webhook_url="http://bot.example/viber"), environ={})
+    config = parse_config(broken(viber__token="t", viber__webhook_url="https://bot.example/viber"), environ={})
+    assert config.viber.webhook_url == "https://bot.example/viber"
+
+
 def test_env_overrides_secrets():
     config = parse_config(
         TEST_CONFIG,
