@@ -88,3 +88,13 @@ async def test_pay_screen_through_telegram(tg: Telegram):  # noqa: F811 - the fi
     assert "PersAcc=2002001" in water and "Sum=31275" in water
     # the official link is a URL button under the QR code
     assert "https://pay.example/?a=1001001&s=1520.40" in str(photos[0].params)
+
+
+async def test_chart_arrives_as_a_photo_in_telegram(tg: Telegram):  # noqa: F811 - the fixture
+    await tg.bind(CHAT, "teplo", "1001002", "980")
+    await tg.press(CHAT, "rd")
+    await tg.say(CHAT, "130")
+    await tg.press(CHAT, "rd:confirm")
+    (chart,) = await tg.press(CHAT, "chart")
+    assert chart.photo is not None and "Monthly consumption" in (chart.text or "")
+    assert Image.open(io.BytesIO(chart.photo)).width == 1080

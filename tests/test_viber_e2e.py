@@ -558,3 +558,24 @@ async def test_fake_api_checks_the_token_and_broadcast_limits():
         async with http.post(f"{api.base_url}/send_message", json=body, headers=headers) as response:
             assert (await response.json())["status"] == 3
         assert "25 buttons" in api.refused[-1][1]
+
+
+async def test_pay_screen_pictures_decode_to_the_payloads(vb: Viber):
+    from bot.domain.payment_qr import decode_nbu_payload
+
+    await vb.bind(USER, "teplo", "1001001", "1234.50")
+    await vb.bind(USER, "voda", "2002001", "шевченко")
+    await vb.press(USER, "acc:use:1")  # 1001001, the first seeded account
+    sent = await vb.press(USER, "pay")
+    pictures = [message for message in sent if message.type == "picture"]
+    assert len(pictures) == 2
+    payloads = []
+    for picture in pictures:
+        async with vb.api.http.get(picture.media or "") as response:
+            assert response.status == 200
+            payloads += decode_png(await response.read())
+    heating = decode_nbu_payload(payloads[0])
+    assert heating[7] == "UAH1520.40" and "1001001" in heating[11]
+    assert "PersAcc=2002001|Sum=31275" in payloads[1]
+    # the official payment link is an open-url button
+    assert any("https://pay.example/?a=1001001&s=1520.40" in str(message.body) for message in sent)
