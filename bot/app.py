@@ -10,6 +10,7 @@ from typing import Protocol
 
 from bot.config import Config
 from handlers.engine import Engine
+from scheduler.delivery import build_delivery
 from scheduler.service import build_scheduler
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
@@ -72,12 +73,13 @@ class Application:
             )
         await self.prepare_database()
         scheduler = build_scheduler(self.config, self.db, self.clock)
+        delivery = build_delivery(self.config, self.db, self.clock)
         try:
             for channel in channels:
                 await channel.start()
             scheduler.start()
             log.info("utilibot is running with %d channel(s)", len(channels))
-            await asyncio.gather(*(channel.run(stop) for channel in channels))
+            await asyncio.gather(*(channel.run(stop) for channel in channels), delivery.run(stop))
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_option(set_webhook)
 
+    from bot.broadcast_cli import add_parsers as add_broadcast_parsers
+
+    add_broadcast_parsers(commands)
+
     database = commands.add_parser("db", help="database schema management", description="Database schema.")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_commands.add_parser(
@@ -248,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_import(config, files))
         if args.command == "export-readings":
             return asyncio.run(_export(config, args.period, args.provider, args.output))
+        if args.command in ("broadcast", "broadcast-status"):
+            from bot.broadcast_cli import run_command
+
+            return run_command(args, config)
         if args.command == "viber":
             return asyncio.run(_viber_set_webhook(config))
         if args.command == "db":

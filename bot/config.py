@@ -105,12 +105,20 @@ def _check_zone(value: str) -> str:
     return value
 
 
+class QuietHoursConfig(_Strict):
+    """Local hours (bot time zone) when common messages wait; start == end turns them off."""
+
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "21:00"
+    end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "09:00"
+
+
 class BotConfig(_Strict):
     default_locale: str = "uk"
     timezone: str = "Europe/Kyiv"
     locales: list[str] = Field(default_factory=lambda: list(SUPPORTED_LOCALES))
     max_verification_failures: Annotated[int, Field(ge=1, le=100)] = 5
     delivery_rate_per_second: Annotated[int, Field(ge=1, le=1000)] = 30
+    quiet_hours: QuietHoursConfig = QuietHoursConfig()
 
     _zone = field_validator("timezone")(_check_zone)
 

@@ -214,11 +214,18 @@ class InboxUpdate(Base):
 
 
 class OutboxMessage(Base):
-    """A message waiting to be delivered to one chat (reminders, broadcasts)."""
+    """A message waiting to be delivered to one chat (reminders, broadcasts).
+
+    status: pending → sending (claimed by the delivery loop) → sent | failed | cancelled. A
+    broadcast's rows carry ``broadcast_id`` and take their text from the broadcast (per locale);
+    other rows carry it in ``payload["text"]``.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_ready", "status", "priority", "not_before"),
+        Index("ix_outbox_queue", "status", "priority", "id"),
+        Index("ix_outbox_broadcast", "broadcast_id", "status"),
         UniqueConstraint("dedup_key"),
     )
 
@@ -234,3 +241,38 @@ class OutboxMessage(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Broadcast(Base):
+    """An operator's message to many chats: texts per locale, the audience, and live figures.
+
+    status: draft → queued (outbox rows inserted) → sending → done | cancelled. The counters
+    are updated in the same transactions as the outbox rows they count.
+    """
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_status", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    texts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    default_locale: Mapped[str] = mapped_column(String(8))
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total_count: Mapped[int] = mapped_column(Integer, default=0)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled_count: Mapped[int] = mapped_column(Integer, default=0)
+    progress_channel: Mapped[str] = mapped_column(String(16), default="")
+    progress_chat_key: Mapped[str] = mapped_column(String(64), default="")
+    progress_locale: Mapped[str] = mapped_column(String(8), default="")
+    progress_message_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,8 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories.accounts import AccountRepository
 from storage.repositories.billing import BillingRepository
+from storage.repositories.broadcasts import BroadcastRepository
 from storage.repositories.chats import ChatRepository
 from storage.repositories.inbox import InboxRepository
+from storage.repositories.outbox import OutboxRepository
 from storage.repositories.readings import ReadingRepository
 from storage.repositories.verification import VerificationRepository
 
@@ -25,6 +27,8 @@ class UnitOfWork:
         self.verification = VerificationRepository(session)
         self.inbox = InboxRepository(session)
         self.readings = ReadingRepository(session)
+        self.outbox = OutboxRepository(session)
+        self.broadcasts = BroadcastRepository(session)
 
     async def __aenter__(self) -> UnitOfWork:
         return self
