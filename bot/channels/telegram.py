@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.channels.inbox_worker import SHUTDOWN_GRACE, InboxWorker, pause
 from bot.channels.text import split_text
 from bot.channels.text import utf16_length as telegram_length
 from bot.config import Config
@@ -74,9 +75,6 @@ MAX_WEBHOOK_BODY = 1024 * 1024
 MAX_SEND_RETRIES = 3  # after a 429, per API call
 MAX_BACKOFF = 30.0
 MAX_BUSY_CHATS = 256  # polling pauses while this many chats still have updates in hand
-SHUTDOWN_GRACE = 10.0  # seconds given to updates in hand when stopping; the rest stay pending
-SWEEP_INTERVAL = 30.0
-STALE_AFTER = timedelta(seconds=60)
 
 
 # --- the command menu -------------------------------------------------------------------------
@@ -219,15 +217,6 @@ def _split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-async def _pause(seconds: float, stop: asyncio.Event) -> bool:
-    """Sleep up to ``seconds``; True as soon as ``stop`` is set."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
-
-
 async def _until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> tuple[bool, T | None]:
     """Run ``work`` unless ``stop`` is set first: (True, result) or (False, None), work cancelled."""
     task = asyncio.ensure_future(work)
@@ -258,9 +247,7 @@ class TelegramChannel:
         self._db = db
         self._clock: Callable[[], datetime] = engine.clock
         self._bot: Bot | None = None
-        self._chains: dict[str, asyncio.Task[None]] = {}  # chat → its last task in hand
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._in_hand: set[int] = set()  # inbox ids dispatched and not finished yet
+        self._worker: InboxWorker[_Job] = InboxWorker(CHANNEL, db, self._clock, self._process, _job_from_row)
         self.ready = asyncio.Event()  # set once recovery is done and updates are being received
 
     # life cycle
@@ -289,18 +276,8 @@ class TelegramChannel:
     async def run(self, stop: asyncio.Event) -> None:
         """Handle what a crash left pending, then receive updates until ``stop`` is set."""
         try:
-            await self._recover()
-            sweeper = asyncio.create_task(self._sweep_forever(stop))
-            try:
-                if self._settings.mode == "webhook":
-                    await self._serve_webhook(stop)
-                else:
-                    await self._poll(stop)
-            finally:
-                sweeper.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sweeper
-                await self._finish_in_hand()
+            receive = self._serve_webhook if self._settings.mode == "webhook" else self._poll
+            await self._worker.serve(stop, receive)
         finally:
             await self.close()
 
@@ -311,8 +288,7 @@ class TelegramChannel:
 
     async def drain(self) -> None:
         """Wait until every update received so far has been handled and answered."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._worker.drain()
 
     @property
     def bot(self) -> Bot:
@@ -356,18 +332,14 @@ class TelegramChannel:
                     delay,
                     exc_info=not isinstance(error, AiogramError),
                 )
-                await _pause(delay, stop)
+                await pause(delay, stop)
                 continue
             failures = 0
             ids = [raw["update_id"] for raw in updates or [] if _is_int(raw.get("update_id"))]
             if ids:
                 offset = max(ids) + 1  # confirms the batch: it is stored
-            self._dispatch(jobs)
-            await self._wait_for_capacity(stop)
-
-    async def _wait_for_capacity(self, stop: asyncio.Event) -> None:
-        while len(self._tasks) >= MAX_BUSY_CHATS and not stop.is_set():
-            await asyncio.wait(set(self._tasks), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            self._worker.dispatch(jobs)
+            await self._worker.wait_for_capacity(MAX_BUSY_CHATS, stop)
 
     # receiving: webhook
 
@@ -408,7 +380,7 @@ class TelegramChannel:
             return web.json_response({"ok": False}, status=500)  # Telegram delivers it again
         if jobs:
             # Acknowledged only once handled; shielded so a dropped connection does not cut it short.
-            await asyncio.shield(asyncio.gather(*self._dispatch(jobs)))
+            await asyncio.shield(asyncio.gather(*self._worker.dispatch(jobs)))
         return web.json_response({})
 
     # storing and handling
@@ -430,37 +402,6 @@ class TelegramChannel:
             await uow.commit()
         return jobs
 
-    def _dispatch(self, jobs: list[_Job]) -> list[asyncio.Task[None]]:
-        """One task per chat, chained after that chat's previous task: in order within a chat."""
-        by_chat: dict[str, list[_Job]] = {}
-        for job in jobs:
-            by_chat.setdefault(job.chat_key, []).append(job)
-            self._in_hand.add(job.inbox_id)
-        tasks = []
-        for chat_key, chat_jobs in by_chat.items():
-            task = asyncio.create_task(self._run_chain(self._chains.get(chat_key), chat_jobs))
-            self._chains[chat_key] = task
-            self._tasks.add(task)
-            task.add_done_callback(partial(self._forget, chat_key))
-            tasks.append(task)
-        return tasks
-
-    def _forget(self, chat_key: str, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._chains.get(chat_key) is task:
-            del self._chains[chat_key]
-
-    async def _run_chain(self, previous: asyncio.Task[None] | None, jobs: list[_Job]) -> None:
-        if previous is not None:
-            await asyncio.wait({previous})
-        for job in jobs:
-            try:
-                await self._process(job)
-            except Exception:
-                log.exception("telegram: update (inbox id %s) failed", job.inbox_id)
-            finally:
-                self._in_hand.discard(job.inbox_id)
-
     async def _process(self, job: _Job) -> None:
         try:
             update = Update.model_validate(job.raw, context={"bot": self.bot})
@@ -469,7 +410,7 @@ class TelegramChannel:
             update = None
         incoming = to_incoming(update) if update is not None else None
         if incoming is None:
-            await self._mark_handled(job.inbox_id)
+            await self._worker.mark_handled(job.inbox_id)
             return
         if update is not None and update.callback_query is not None:
             await self._answer_callback(update.callback_query.id)
@@ -477,58 +418,12 @@ class TelegramChannel:
         if replies:
             await self.send(incoming.chat_id, replies)
 
-    async def _mark_handled(self, inbox_id: int) -> None:
-        async with self._db.unit_of_work() as uow:
-            await uow.inbox.claim(inbox_id, self._clock())
-            await uow.commit()
-
     async def _answer_callback(self, query_id: str) -> None:
         """Stop the button's spinner; an old or unknown query is no reason not to handle the press."""
         with suppress(AiogramError):
             await self.bot.answer_callback_query(callback_query_id=query_id)
 
     # crash recovery
-
-    async def _recover(self) -> None:
-        """Handle, in id order, every update stored but never handled (the process stopped mid-way)."""
-        seen: set[int] = set()
-        while True:
-            async with self._db.unit_of_work() as uow:
-                rows = await uow.inbox.pending(CHANNEL)
-            jobs = [_job_from_row(row) for row in rows if row.id not in seen]
-            if not jobs:
-                return
-            seen.update(job.inbox_id for job in jobs)
-            log.info("telegram: handling %d update(s) left pending", len(jobs))
-            await asyncio.gather(*self._dispatch(jobs))
-
-    async def _sweep_forever(self, stop: asyncio.Event) -> None:
-        while not await _pause(SWEEP_INTERVAL, stop):
-            try:
-                await self._sweep()
-            except Exception:
-                log.exception("telegram: inbox sweep failed")
-
-    async def _sweep(self) -> None:
-        """Re-handle updates still pending a minute after they arrived (their handling was cut short)."""
-        cutoff = self._clock() - STALE_AFTER
-        async with self._db.unit_of_work() as uow:
-            rows = await uow.inbox.pending(CHANNEL, limit=500)
-        stale = [row for row in rows if row.received_at < cutoff and row.id not in self._in_hand]
-        jobs = [_job_from_row(row) for row in stale]
-        if jobs:
-            log.warning("telegram: re-handling %d stale pending update(s)", len(jobs))
-            self._dispatch(jobs)
-
-    async def _finish_in_hand(self) -> None:
-        """Give updates in hand a moment to finish; the rest stay pending for the next start."""
-        if not self._tasks:
-            return
-        _, unfinished = await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE)
-        for task in unfinished:
-            task.cancel()
-        if unfinished:
-            await asyncio.wait(unfinished)
 
     # sending
 

@@ -52,10 +52,8 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,6 +61,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.channels.inbox_worker import SHUTDOWN_GRACE, InboxWorker
 from bot.channels.text import split_text, utf16_length
 from bot.channels.viber_media import MediaStore
 from bot.config import Config, ConfigError, ViberConfig
@@ -107,9 +106,6 @@ RATE_CONTROL = 12
 MAX_SEND_RETRIES = 3
 BACKOFF_BASE = 1.0
 MAX_BACKOFF = 30.0
-SHUTDOWN_GRACE = 10.0
-SWEEP_INTERVAL = 30.0
-STALE_AFTER = timedelta(seconds=60)
 
 ACTION_BG = "#EDEBFC"  # light Viber purple for buttons shown inside the conversation
 
@@ -421,6 +417,12 @@ class _Job:
         return callback_user(self.raw)
 
 
+def _no_welcome(job: _Job) -> None:
+    """A welcome that could not be produced is answered with nothing rather than left waiting."""
+    if job.respond is not None and not job.respond.done():
+        job.respond.set_result([])
+
+
 def _job_from_row(row: InboxUpdate) -> _Job:
     try:
         raw = json.loads(row.payload)
@@ -432,15 +434,6 @@ def _job_from_row(row: InboxUpdate) -> _Job:
 def _split_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-async def _pause(seconds: float, stop: asyncio.Event) -> bool:
-    """Sleep up to ``seconds``; True as soon as ``stop`` is set."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def _empty() -> web.Response:
@@ -466,9 +459,9 @@ class ViberChannel:
         self._db = db
         self._clock: Callable[[], datetime] = clock or engine.clock
         self._session: aiohttp.ClientSession | None = None
-        self._chains: dict[str, asyncio.Task[None]] = {}  # chat → its last task in hand
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._in_hand: set[int] = set()  # inbox ids dispatched and not finished yet
+        self._worker: InboxWorker[_Job] = InboxWorker(
+            CHANNEL, db, self._clock, self._process, _job_from_row, finished=_no_welcome
+        )
         self._resume_at = 0.0  # loop time before which nothing is sent (rate control)
         self.media = MediaStore()
         self.ready = asyncio.Event()  # set once listening (and the webhook registered, when it could be)
@@ -502,15 +495,7 @@ class ViberChannel:
     async def run(self, stop: asyncio.Event) -> None:
         """Handle what a crash left pending, then serve the webhook until ``stop`` is set."""
         try:
-            await self._recover()
-            sweeper = asyncio.create_task(self._sweep_forever(stop))
-            try:
-                await self._serve(stop)
-            finally:
-                sweeper.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sweeper
-                await self._finish_in_hand()
+            await self._worker.serve(stop, self._serve)
         finally:
             await self.close()
 
@@ -521,8 +506,7 @@ class ViberChannel:
 
     async def drain(self) -> None:
         """Wait until every callback received so far has been handled and answered."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._worker.drain()
 
     async def set_webhook(self) -> dict[str, Any]:
         """Register webhook_url (the server must be listening: Viber calls it back at once)."""
@@ -609,7 +593,7 @@ class ViberChannel:
             return _empty()  # a retry or replay of a stored callback
         if event == "conversation_started":
             return await self._welcome(job)
-        self._dispatch([job])
+        self._worker.dispatch([job])
         return _empty()
 
     def _note(self, raw: dict[str, Any]) -> None:
@@ -620,7 +604,7 @@ class ViberChannel:
 
     async def _welcome(self, job: _Job) -> web.Response:
         future: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
-        self._dispatch([replace(job, respond=future)])
+        self._worker.dispatch([replace(job, respond=future)])
         try:
             replies = await asyncio.wait_for(asyncio.shield(future), WELCOME_TIMEOUT)
         except TimeoutError:
@@ -646,43 +630,10 @@ class ViberChannel:
             await uow.commit()
         return None if inbox_id is None else _Job(inbox_id, raw)
 
-    def _dispatch(self, jobs: list[_Job]) -> list[asyncio.Task[None]]:
-        """One task per chat, chained after that chat's previous task: in order within a chat."""
-        by_chat: dict[str, list[_Job]] = {}
-        for job in jobs:
-            by_chat.setdefault(job.chat_key, []).append(job)
-            self._in_hand.add(job.inbox_id)
-        tasks = []
-        for chat_key, chat_jobs in by_chat.items():
-            task = asyncio.create_task(self._run_chain(self._chains.get(chat_key), chat_jobs))
-            self._chains[chat_key] = task
-            self._tasks.add(task)
-            task.add_done_callback(partial(self._forget, chat_key))
-            tasks.append(task)
-        return tasks
-
-    def _forget(self, chat_key: str, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._chains.get(chat_key) is task:
-            del self._chains[chat_key]
-
-    async def _run_chain(self, previous: asyncio.Task[None] | None, jobs: list[_Job]) -> None:
-        if previous is not None:
-            await asyncio.wait({previous})
-        for job in jobs:
-            try:
-                await self._process(job)
-            except Exception:
-                log.exception("viber: callback (inbox id %s) failed", job.inbox_id)
-            finally:
-                self._in_hand.discard(job.inbox_id)
-                if job.respond is not None and not job.respond.done():
-                    job.respond.set_result([])
-
     async def _process(self, job: _Job) -> None:
         event = job.raw.get("event")
         if not job.chat_key:
-            await self._mark_handled(job.inbox_id)
+            await self._worker.mark_handled(job.inbox_id)
         elif event == "message":
             await self._on_message(job)
         elif event == "conversation_started":
@@ -690,12 +641,12 @@ class ViberChannel:
         elif event in ("subscribed", "unsubscribed"):
             await self._on_subscription(job, subscribed=event == "subscribed")
         else:
-            await self._mark_handled(job.inbox_id)
+            await self._worker.mark_handled(job.inbox_id)
 
     async def _on_message(self, job: _Job) -> None:
         incoming = to_incoming(job.raw)
         if incoming is None:
-            await self._mark_handled(job.inbox_id)
+            await self._worker.mark_handled(job.inbox_id)
             return
         replies = await self._engine.handle(incoming, job.inbox_id)  # also marks the chat active
         if replies:
@@ -727,59 +678,12 @@ class ViberChannel:
             await uow.commit()
         log.info("viber: %s %s", user, "subscribed" if subscribed else "unsubscribed")
 
-    async def _mark_handled(self, inbox_id: int) -> None:
-        async with self._db.unit_of_work() as uow:
-            await uow.inbox.claim(inbox_id, self._clock())
-            await uow.commit()
-
     async def _set_active(self, chat_key: str, active: bool) -> None:
         async with self._db.unit_of_work() as uow:
             await uow.chats.set_active(CHANNEL, chat_key, active)
             await uow.commit()
 
     # crash recovery
-
-    async def _recover(self) -> None:
-        """Handle, in id order, every callback stored but never handled (the process stopped mid-way)."""
-        seen: set[int] = set()
-        while True:
-            async with self._db.unit_of_work() as uow:
-                rows = await uow.inbox.pending(CHANNEL)
-            jobs = [_job_from_row(row) for row in rows if row.id not in seen]
-            if not jobs:
-                return
-            seen.update(job.inbox_id for job in jobs)
-            log.info("viber: handling %d callback(s) left pending", len(jobs))
-            await asyncio.gather(*self._dispatch(jobs))
-
-    async def _sweep_forever(self, stop: asyncio.Event) -> None:
-        while not await _pause(SWEEP_INTERVAL, stop):
-            try:
-                await self._sweep()
-            except Exception:
-                log.exception("viber: inbox sweep failed")
-
-    async def _sweep(self) -> None:
-        """Re-handle callbacks still pending a minute after they arrived (their handling was cut short)."""
-        cutoff = self._clock() - STALE_AFTER
-        async with self._db.unit_of_work() as uow:
-            rows = await uow.inbox.pending(CHANNEL, limit=500)
-        jobs = [
-            _job_from_row(row) for row in rows if row.received_at < cutoff and row.id not in self._in_hand
-        ]
-        if jobs:
-            log.warning("viber: re-handling %d stale pending callback(s)", len(jobs))
-            self._dispatch(jobs)
-
-    async def _finish_in_hand(self) -> None:
-        """Give callbacks in hand a moment to finish; the rest stay pending for the next start."""
-        if not self._tasks:
-            return
-        _, unfinished = await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE)
-        for task in unfinished:
-            task.cancel()
-        if unfinished:
-            await asyncio.wait(unfinished)
 
     # sending
 
