@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.broadcast_cli import add_parsers as add_broadcast_parsers
 
     add_broadcast_parsers(commands)
+    from bot.notices_cli import add_parsers as add_notices_parsers
+
+    add_notices_parsers(commands)
 
     database = commands.add_parser("db", help="database schema management", description="Database schema.")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -111,7 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    from scheduler.notices import notice_problems
+
+    config = load_config(args.config)
+    problems = notice_problems(config)
+    if problems:
+        raise ConfigError(f"{args.config or os.environ.get(CONFIG_ENV)}: " + "; ".join(problems))
+    return config
 
 
 async def _run(config: Config) -> None:
@@ -252,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_import(config, files))
         if args.command == "export-readings":
             return asyncio.run(_export(config, args.period, args.provider, args.output))
+        if args.command == "notices":
+            from bot.notices_cli import run_command as run_notices_command
+
+            return run_notices_command(args, config)
         if args.command in ("broadcast", "broadcast-status"):
             from bot.broadcast_cli import run_command
 

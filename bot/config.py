@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -119,6 +120,13 @@ class BotConfig(_Strict):
     max_verification_failures: Annotated[int, Field(ge=1, le=100)] = 5
     delivery_rate_per_second: Annotated[int, Field(ge=1, le=1000)] = 30
     quiet_hours: QuietHoursConfig = QuietHoursConfig()
+    # Reminders: the daily check's local hour, how many days before the due date, and the debt
+    # above which a payment reminder is sent.
+    reminder_hour: Annotated[int, Field(ge=0, le=23)] = 10
+    payment_reminder_days: Annotated[int, Field(ge=0, le=31)] = 3
+    payment_reminder_min_debt: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Decimal(
+        "50.00"
+    )
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -164,7 +172,7 @@ class PaymentLink(_Strict):
 
 
 class Notice(_Strict):
-    id: str
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
     cron: str
     text_key: str = ""
     text: dict[str, str] = Field(default_factory=dict)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from bot.config import Config
 from bot.i18n import resolve_locale, translator
-from handlers import accounts, balance, help, menu, operator, payments, readings, start
+from handlers import accounts, balance, help, menu, operator, payments, readings, settings, start
 from handlers.context import Context
 from handlers.routing import Router
 from handlers.types import Incoming, Reply
@@ -23,7 +23,7 @@ Clock = Callable[[], datetime]
 
 def build_router() -> Router:
     router = Router()
-    for feature in (start, menu, accounts, balance, payments, readings, help, operator):
+    for feature in (start, menu, accounts, balance, payments, readings, settings, help, operator):
         router.include(feature.router)
     return router
 

@@ -44,6 +44,7 @@ async def show_help(ctx: Context) -> list[Reply]:
                 "Commands: /start, /menu, /balance, /readings, /history, /accounts, /add, /language, "
                 "/help, /cancel (stop the current step)."
             ),
+            ctx._("Settings: choose the reminders you receive (meter readings, payments, announcements)."),
             ctx._("Contacts:"),
             *(contacts(ctx, provider) for provider in providers),
         ]

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 
 from handlers.context import Context
+from handlers.fraud import fraud_warning_if_mentioned
 from handlers.routing import Handler, Router
 from handlers.types import Button, Reply
 from storage.models import Account
@@ -20,6 +21,7 @@ def main_menu(ctx: Context) -> list[list[Button]]:
         [Button(_("Submit readings"), "rd"), Button(_("My readings"), "rd:hist")],
         [Button(_("My accounts"), "acc:list"), Button(_("Add account"), "acc:add")],
         [Button(_("Help and contacts"), "help"), Button(_("Language"), "lang")],
+        [Button(_("Settings"), "set")],
     ]
 
 
@@ -66,6 +68,9 @@ async def cancel(ctx: Context) -> list[Reply]:
 
 
 async def not_understood(ctx: Context) -> list[Reply]:
+    warning = await fraud_warning_if_mentioned(ctx)
+    if warning is not None:
+        return [menu_reply(ctx, reply.text) for reply in warning]
     return [
         menu_reply(ctx, ctx._("Sorry, I did not understand that. Please use the buttons below or /help."))
     ]

@@ -10,6 +10,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config
 from scheduler.housekeeping import purge_old_records
+from scheduler.notices import add_reminder_jobs
 from storage.database import Database
 
 # A job that was due while the process was down still runs once on start-up if it is at most
@@ -29,4 +30,5 @@ def build_scheduler(config: Config, db: Database, clock: Callable[[], datetime])
         id="housekeeping",
         name="Purge handled updates and old verification attempts",
     )
+    add_reminder_jobs(scheduler, config, db, clock)
     return scheduler

@@ -276,3 +276,23 @@ class Broadcast(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NoticeRun(Base):
+    """The log of a scheduled reminder or notice for one period (``utilibot notices list`` shows it).
+
+    ``notice`` is the job's name ('teplo:window-opens', 'teplo:fraud-warning'). Every run of the same
+    (notice, period) — the daily catch-up, a second process, ``utilibot notices run`` — updates the one
+    row: ``started_at``/``finished_at`` of the latest run, ``queued_count`` summed over all runs. Who
+    got it is recorded by the outbox rows' unique ``dedup_key``, in the same transactions.
+    """
+
+    __tablename__ = "notice_runs"
+    __table_args__ = (UniqueConstraint("notice", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice: Mapped[str] = mapped_column(String(100))
+    period: Mapped[str] = mapped_column(String(7))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queued_count: Mapped[int] = mapped_column(Integer, default=0)

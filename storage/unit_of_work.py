@@ -13,6 +13,7 @@ from storage.repositories.chats import ChatRepository
 from storage.repositories.inbox import InboxRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.readings import ReadingRepository
+from storage.repositories.reminders import ReminderRepository
 from storage.repositories.verification import VerificationRepository
 
 
@@ -29,6 +30,7 @@ class UnitOfWork:
         self.readings = ReadingRepository(session)
         self.outbox = OutboxRepository(session)
         self.broadcasts = BroadcastRepository(session)
+        self.reminders = ReminderRepository(session)
 
     async def __aenter__(self) -> UnitOfWork:
         return self

@@ -92,6 +92,7 @@ def command_menu(locale: str) -> list[BotCommand]:
         BotCommand(command="accounts", description=tr._("My accounts")),
         BotCommand(command="add", description=tr._("Add account")),
         BotCommand(command="language", description=tr._("Change the language")),
+        BotCommand(command="settings", description=tr._("Settings")),
         BotCommand(command="help", description=tr._("Help and contacts")),
         BotCommand(command="cancel", description=tr._("Cancel the current step")),
     ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Broadcast, Chat, OutboxMessage
@@ -122,7 +122,9 @@ class OutboxRepository:
             .with_for_update(of=OutboxMessage, skip_locked=True)
         )
         if max_priority is not None:
-            query = query.where(OutboxMessage.priority <= max_priority)
+            # Reminders are queued with a not_before after the provider's own quiet hours, so
+            # the service-wide gate (quiet hours in the bot's time zone) does not hold them back.
+            query = query.where(or_(OutboxMessage.priority <= max_priority, OutboxMessage.kind == "reminder"))
         rows = (await self.session.execute(query)).all()
         if not rows:
             return []
