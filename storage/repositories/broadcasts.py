@@ -24,8 +24,8 @@ from storage.repositories.outbox import (
     PENDING,
     PRIORITY_BROADCAST,
     PRIORITY_EMERGENCY,
+    insert_outbox_rows,
 )
-from storage.upsert import insert_for
 
 # Broadcast statuses.
 DRAFT = "draft"
@@ -224,25 +224,7 @@ class BroadcastRepository:
             literal(now, UTCDateTime),
             literal(broadcast.id),
         ).where(await self._condition(audience))
-        columns = [
-            "chat_id",
-            "kind",
-            "payload",
-            "priority",
-            "status",
-            "attempts",
-            "not_before",
-            "last_error",
-            "dedup_key",
-            "created_at",
-            "broadcast_id",
-        ]
-        statement = (
-            insert_for(self.session, OutboxMessage)
-            .from_select(columns, rows)
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-        )
-        await self.session.execute(statement)
+        await self.session.execute(insert_outbox_rows(self.session, rows, "broadcast_id"))
         total_query = select(func.count()).where(OutboxMessage.broadcast_id == broadcast.id)
         broadcast.total_count = int((await self.session.execute(total_query)).scalar_one())
         broadcast.status = QUEUED if broadcast.status == DRAFT else broadcast.status

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Broadcast, Chat, OutboxMessage
@@ -54,6 +54,32 @@ class ClaimedRow:
 def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def insert_outbox_rows(session: AsyncSession, rows: Select[Any], *extra_columns: str) -> Any:
+    """INSERT … SELECT of outbox rows; a row whose dedup_key is queued already is skipped.
+
+    ``rows`` selects, in this order: chat_id, kind, payload, priority, status, attempts,
+    not_before, last_error, dedup_key, created_at, then ``extra_columns``.
+    """
+    columns = [
+        "chat_id",
+        "kind",
+        "payload",
+        "priority",
+        "status",
+        "attempts",
+        "not_before",
+        "last_error",
+        "dedup_key",
+        "created_at",
+        *extra_columns,
+    ]
+    return (
+        insert_for(session, OutboxMessage)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+    )
 
 
 class OutboxRepository:

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Account, Binding, Chat, Meter, NoticeRun, OutboxMessage, Reading, UTCDateTime
-from storage.repositories.outbox import PENDING, PRIORITY_REMINDER
+from storage.repositories.outbox import PENDING, PRIORITY_REMINDER, insert_outbox_rows
 from storage.upsert import insert_for
 
 BATCH_SIZE = 1000
@@ -214,24 +214,7 @@ class ReminderRepository:
             key,
             literal(now, UTCDateTime),
         ).where(*conditions, Chat.id > after, Chat.id <= upto)
-        columns = [
-            "chat_id",
-            "kind",
-            "payload",
-            "priority",
-            "status",
-            "attempts",
-            "not_before",
-            "last_error",
-            "dedup_key",
-            "created_at",
-        ]
-        statement = (
-            insert_for(self.session, OutboxMessage)
-            .from_select(columns, rows)
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-        )
-        result = await self.session.execute(statement)
+        result = await self.session.execute(insert_outbox_rows(self.session, rows))
         return int(upto), int(result.rowcount or 0)
 
     # the run log
