@@ -17,7 +17,7 @@ from bot.domain.verification import (
 )
 from handlers.context import Context
 from handlers.menu import cancel_row, menu_reply, no_account_reply, not_understood
-from handlers.routing import Router, action_argument
+from handlers.routing import Router, action_argument, parse_id
 from handlers.types import Button, Reply
 from storage.models import Account
 
@@ -216,10 +216,8 @@ async def list_accounts(ctx: Context) -> list[Reply]:
 
 
 async def _bound_account(ctx: Context, argument: str) -> Account | None:
-    if not argument.isdigit():
-        return None
-    account_id = int(argument)
-    if not await ctx.uow.accounts.is_bound(ctx.chat.id, account_id):
+    account_id = parse_id(argument)
+    if account_id is None or not await ctx.uow.accounts.is_bound(ctx.chat.id, account_id):
         return None
     return await ctx.uow.accounts.get(account_id)
 

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+MAX_CONCURRENT = 5  # updates handled at once; SQLAlchemy's default pool holds 5 connections
+
 
 def build_router() -> Router:
     router = Router()
@@ -52,21 +54,37 @@ class _ChatLocks:
 class Engine:
     """Turns an Incoming into Replies; the channel sends them after the transaction committed."""
 
-    def __init__(self, config: Config, db: Database, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: Config, db: Database, clock: Clock | None = None, max_concurrent: int = MAX_CONCURRENT
+    ) -> None:
         self.config = config
         self.db = db
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.router = build_router()
         self._locks = _ChatLocks()
+        # Admission in arrival order, no more at once than the database pool serves well: the
+        # pool's own wait is not fair, and under load a few residents would starve the rest.
+        self._admission = asyncio.Semaphore(max_concurrent)
 
     async def handle(self, incoming: Incoming, inbox_id: int | None = None) -> list[Reply]:
         """Handle one update; with ``inbox_id`` an update already handled is skipped (returns [])."""
-        async with self._locks.hold((incoming.channel, incoming.chat_id)):
+        async with self._locks.hold((incoming.channel, incoming.chat_id)), self._admission:
+            # The transaction runs in its own task: if the caller is cancelled (e.g. at shutdown)
+            # it still commits or rolls back, instead of leaving its connection (and SQLite's
+            # write lock) open until the garbage collector finds it.
+            work = asyncio.create_task(self._handle_safely(incoming, inbox_id))
             try:
-                return await self._handle_locked(incoming, inbox_id)
-            except Exception:
-                log.exception("update from %s chat %s failed", incoming.channel, incoming.chat_id)
-                return await self._apologise(incoming, inbox_id)
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait({work})
+                raise
+
+    async def _handle_safely(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
+        try:
+            return await self._handle_locked(incoming, inbox_id)
+        except Exception:
+            log.exception("update from %s chat %s failed", incoming.channel, incoming.chat_id)
+            return await self._apologise(incoming, inbox_id)
 
     async def _handle_locked(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
         now = self.clock()

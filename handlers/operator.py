@@ -20,7 +20,7 @@ from bot.domain.localize import format_moment, format_number
 from bot.domain.money import parse_amount
 from handlers.context import Context
 from handlers.menu import cancel_row, not_understood
-from handlers.routing import Handler, Router, action_argument
+from handlers.routing import Handler, Router, action_argument, parse_id
 from handlers.types import Button, Reply
 from scheduler.delivery import enabled_channels, quiet_hours_from_config
 from storage.models import Broadcast
@@ -353,7 +353,7 @@ async def list_broadcasts(ctx: Context) -> list[Reply]:
 
 def _broadcast_id(argument: str) -> int | None:
     _, _, number = argument.partition(":")
-    return int(number) if number.isdigit() else None
+    return parse_id(number)
 
 
 async def _ask_cancel(ctx: Context, broadcast_id: int) -> list[Reply]:

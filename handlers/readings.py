@@ -14,7 +14,7 @@ from bot.i18n import N_
 from handlers.accounts import provider_label
 from handlers.context import Context
 from handlers.menu import cancel_row, menu_reply, no_account_reply, not_understood
-from handlers.routing import Router, action_argument
+from handlers.routing import Router, action_argument, parse_id
 from handlers.types import Button, Reply
 from storage.models import Account, Meter
 
@@ -395,10 +395,11 @@ async def show_history(ctx: Context, account_id: int) -> list[Reply]:
 @router.action("rd")
 async def readings_action(ctx: Context) -> list[Reply]:
     verb, _, argument = action_argument(ctx).partition(":")
+    number = parse_id(argument)
     if verb == "":
         return await _choose_account(ctx, "rd:acc")
-    if verb in ("acc", "hist") and argument.isdigit():
-        return await (start_readings if verb == "acc" else show_history)(ctx, int(argument))
+    if verb in ("acc", "hist") and number is not None:
+        return await (start_readings if verb == "acc" else show_history)(ctx, number)
     if verb == "hist":
         return await _choose_account(ctx, "rd:hist")
     if verb == "ok" and ctx.state == STEP_CONFIRM_VALUE and "pending" in ctx.data:
@@ -414,9 +415,9 @@ async def readings_action(ctx: Context) -> list[Reply]:
             if meter is not None:
                 buttons.append([Button(meter_name(ctx, meter), f"rd:fix:{index}")])
         return [Reply(ctx._("Which reading do you want to change?"), buttons=[*buttons, cancel_row(ctx)])]
-    if verb == "fix" and ctx.state == STEP_SUMMARY and argument.isdigit():
+    if verb == "fix" and ctx.state == STEP_SUMMARY and number is not None:
         data = ctx.data
-        if int(argument) < len(data["meters"]):
-            ctx.set_state(STEP_VALUE, **{**data, "index": int(argument), "editing": True})
+        if number < len(data["meters"]):
+            ctx.set_state(STEP_VALUE, **{**data, "index": number, "editing": True})
             return [await _question(ctx)]
     return await not_understood(ctx)

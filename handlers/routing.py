@@ -55,6 +55,17 @@ class Router:
             mine.update(theirs)
 
 
+MAX_ID_DIGITS = 9  # database ids fit in a 32-bit integer; anything longer is not one of ours
+
+
+def parse_id(text: str) -> int | None:
+    """A database id from a button's argument: ASCII digits only ('²' and '①' are digits to
+    str.isdigit but not to int), short enough for the id column; None otherwise."""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS:
+        return int(text)
+    return None
+
+
 def action_argument(ctx: Context) -> str:
     """'acc:use:42' → 'use:42' (what follows the action's prefix)."""
     _, _, rest = ctx.incoming.action.partition(":")

@@ -358,7 +358,7 @@ def parse_body(body: bytes) -> dict[str, Any] | None:
     """The callback as a JSON object with a string ``event``, else None (strict UTF-8)."""
     try:
         raw = json.loads(body.decode("utf-8"))
-    except ValueError:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting too deep
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
         return None

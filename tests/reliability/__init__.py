@@ -1,0 +1,1 @@
+"""The reliability suite: hostile inputs, brute force, crashes and load (issue 9)."""
