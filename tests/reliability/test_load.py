@@ -180,16 +180,6 @@ async def test_500_concurrent_residents_short(
     assert grown < 40, f"RSS grew by {grown:.1f} MB"
 
 
-STARVATION = (
-    "bug: with 500 residents sending without pause, a few residents monopolise the database connections "
-    "and the rest starve — after 60 s 480-485 of 500 residents have not completed one confirmation (SQLite "
-    "and PostgreSQL alike), and their updates fail after waiting 30 s for a pooled connection "
-    "(sqlalchemy.exc.TimeoutError: QueuePool limit ... reached) with the apology. SQLAlchemy's async queue "
-    "pool is not fair (a task returning a connection takes it straight back before the woken waiter runs) "
-    "and handlers/engine.py:66 (Engine.handle) admits every update at once. Measured: a FIFO "
-    "asyncio.Semaphore(5) around Engine._handle_locked gives 0 errors, 2-4 confirmations for every "
-    "resident in 20 s, p99 2.5 s (without it: 170 errors, 0-142 confirmations, p99 30 s)"
-)
 
 
 @pytest.mark.slow
@@ -199,14 +189,7 @@ STARVATION = (
     "tests/reliability/test_load.py",
 )
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize(
-    "any_db",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=STARVATION))
-        for name in ("sqlite", "postgresql")
-    ],
-    indirect=True,
-)
+@pytest.mark.parametrize("any_db", ["sqlite", "postgresql"], indirect=True)
 async def test_500_concurrent_residents_for_60_seconds(
     any_db: Database, config: Config, now: datetime, caplog: pytest.LogCaptureFixture
 ):
