@@ -1,25 +1,35 @@
-"""Composition root: config → database → engine → channels → scheduler, run until stopped."""
+"""Composition root: config → database → engine → channels → scheduler, run until stopped.
+
+``Application(config, role=...)`` runs one process of a deployment (see bot/roles.py): ``web``
+runs the messenger channels, ``worker`` the scheduler and the outbox delivery loop, ``all`` both.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
 from bot.config import Config
+from bot.roles import AlreadyPolling, PollerLock, Role, telegram_bot_id
 from handlers.engine import Engine
-from scheduler.delivery import build_delivery
+from scheduler.delivery import build_delivery, enabled_channels
 from scheduler.service import build_scheduler
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
 
+POLLER_LOCK_CHECK_INTERVAL = 10.0  # seconds between checks that the poller lock is still ours
+
 
 class StartupError(Exception):
-    """The service cannot start; the message says what to do."""
+    """The service cannot start (or must stop); the message says what to do."""
 
 
 class Channel(Protocol):
@@ -33,9 +43,12 @@ def utc_now() -> datetime:
 
 
 class Application:
-    def __init__(self, config: Config, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, config: Config, clock: Callable[[], datetime] = utc_now, role: Role | str = Role.ALL
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.role = Role(role)
         self.db = Database(config.database.url, echo=config.database.echo)
         self.engine = Engine(config, self.db, clock)
 
@@ -63,25 +76,89 @@ class Application:
             channels.append(ViberChannel(self.config, self.engine, self.db))
         return channels
 
+    def polls_telegram(self) -> bool:
+        """Whether this process would poll Telegram (at most one process per bot may)."""
+        telegram = self.config.telegram
+        return self.role.receives and bool(telegram.token) and telegram.mode == "polling"
+
     async def run(self, stop: asyncio.Event) -> None:
-        channels = self.channels()
-        if not channels:
+        if not enabled_channels(self.config):
             raise StartupError(
                 "no messenger channel is configured: set [telegram] token (or UTILIBOT_TELEGRAM_TOKEN) "
                 "and/or [viber] token (or UTILIBOT_VIBER_TOKEN); "
                 "to try the bot without a token run `utilibot demo`"
             )
-        await self.prepare_database()
-        scheduler = build_scheduler(self.config, self.db, self.clock)
-        delivery = build_delivery(self.config, self.db, self.clock)
         try:
-            for channel in channels:
-                await channel.start()
-            scheduler.start()
-            log.info("utilibot is running with %d channel(s)", len(channels))
-            await asyncio.gather(*(channel.run(stop) for channel in channels), delivery.run(stop))
+            await self._run(stop)
         finally:
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
             await self.db.dispose()
             log.info("utilibot stopped")
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        await self.prepare_database()
+        halt = asyncio.Event()  # stop, or a fatal problem found while running
+        relay = asyncio.create_task(_relay(stop, halt))
+        lost: list[str] = []
+        poller: PollerLock | None = None
+        scheduler: AsyncIOScheduler | None = None
+        try:
+            if self.polls_telegram():
+                poller = await self._take_poller_lock()
+            channels = self.channels() if self.role.receives else []
+            work = [build_delivery(self.config, self.db, self.clock).run] if self.role.works else []
+            if self.role.works:
+                scheduler = build_scheduler(self.config, self.db, self.clock)
+            for channel in channels:
+                await channel.start()
+            if scheduler is not None:
+                scheduler.start()
+            parts = [f"{len(channels)} channel(s)"] if channels else []
+            if self.role.works:
+                parts.append("scheduler and delivery")
+            log.info("utilibot is running (role %s: %s)", self.role.value, ", ".join(parts))
+            guards = [_guard_poller(poller, halt, lost)] if poller is not None else []
+            await asyncio.gather(
+                *(channel.run(halt) for channel in channels), *(run(halt) for run in work), *guards
+            )
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            if scheduler is not None and scheduler.running:
+                scheduler.shutdown(wait=False)
+            if poller is not None:
+                await poller.release()
+        if lost:
+            raise StartupError(lost[0])
+
+    async def _take_poller_lock(self) -> PollerLock:
+        lock = PollerLock(self.db, telegram_bot_id(self.config.telegram.token))
+        try:
+            await lock.acquire()
+        except AlreadyPolling as error:
+            raise StartupError(str(error)) from None
+        log.info("telegram: this process is the poller for bot %s", lock.bot_id)
+        return lock
+
+
+async def _relay(stop: asyncio.Event, halt: asyncio.Event) -> None:
+    await stop.wait()
+    halt.set()
+
+
+async def _guard_poller(lock: PollerLock, halt: asyncio.Event, lost: list[str]) -> None:
+    """Keep the poller lock: when its connection breaks, take it again; if another process took it
+    meanwhile, stop this one (two pollers would keep cutting each other off)."""
+    while not halt.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(halt.wait(), POLLER_LOCK_CHECK_INTERVAL)
+        if halt.is_set() or await lock.still_held():
+            continue
+        try:
+            await lock.reacquire()
+            log.warning("telegram: the poller lock for bot %s was taken again", lock.bot_id)
+        except AlreadyPolling as error:
+            lost.append(f"lost the poller lock: {error}")
+            halt.set()
+        except Exception:
+            log.exception("telegram: could not take the poller lock again; retrying")

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from bot.app import Application, StartupError
 from bot.config import CONFIG_ENV, Config, ConfigError, load_config
 from bot.readings_export import COLUMNS as EXPORT_COLUMNS
+from bot.roles import ROLE_CHOICES
 
 log = logging.getLogger("utilibot")
 
@@ -55,11 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run every channel whose token is set, plus the scheduler",
-        description="Starts every messenger channel whose token is set and the scheduler in one process. "
-        "Stops cleanly on SIGINT/SIGTERM. An SQLite database is upgraded automatically.",
+        help="run the channels, the scheduler and delivery (or some of them: --role)",
+        description="Starts every messenger channel whose token is set, the scheduler and the outbox delivery "
+        "in one process; --role web runs only the channels, --role worker only the scheduler and delivery "
+        "(several processes on one PostgreSQL database). Stops cleanly on SIGINT/SIGTERM. "
+        "An SQLite database is upgraded automatically.",
     )
     _add_config_option(run)
+    run.add_argument(
+        "--role",
+        choices=ROLE_CHOICES,
+        default="all",
+        help="web: the messenger channels only; worker: the scheduler and delivery only; "
+        "all: both (default: %(default)s)",
+    )
 
     importer = commands.add_parser(
         "import",
@@ -123,8 +133,8 @@ def _config(args: argparse.Namespace) -> Config:
     return config
 
 
-async def _run(config: Config) -> None:
-    app = Application(config)
+async def _run(config: Config, role: str = "all") -> None:
+    app = Application(config, role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -248,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(args.dir, args.language or _language_from_env(), args.reset))
         config = _config(args)
         if args.command == "run":
-            asyncio.run(_run(config))
+            asyncio.run(_run(config, args.role))
             return 0
         if args.command == "import":
             files = {kind: getattr(args, kind) for kind in IMPORT_KINDS if getattr(args, kind)}

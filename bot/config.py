@@ -28,6 +28,8 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "UTILIBOT_TELEGRAM_TOKEN": ("telegram", "token"),
     "UTILIBOT_TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "UTILIBOT_VIBER_TOKEN": ("viber", "token"),
+    "UTILIBOT_TELEGRAM_LISTEN": ("telegram", "listen"),
+    "UTILIBOT_VIBER_LISTEN": ("viber", "listen"),
 }
 
 

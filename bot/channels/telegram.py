@@ -6,6 +6,13 @@ webhook mode the HTTP 200 is sent only after the update was stored and handled. 
 deduplicates by update_id, and whatever was stored but not handled (a crash) is handled at the
 next start, or by the periodic sweep.
 
+Several processes (``utilibot run --role web`` behind a load balancer) may receive webhooks for one
+bot. A retry of an update that another process stored is answered only once that update has been
+handled there (or, when it has been pending too long, handled here): Telegram sends a chat's next
+update after the previous one was acknowledged, so acknowledging only handled updates keeps a
+chat's updates in order across processes. Polling is one process per bot (bot/roles.py); a 409
+Conflict from getUpdates means another poller runs elsewhere, and the log says so.
+
 Updates of one chat are handled strictly in order, one at a time; different chats run
 concurrently. Replies are plain text (no parse_mode: names from the database are echoed back and
 must never be read as markup), split at line ends when longer than Telegram allows.
@@ -19,6 +26,7 @@ import asyncio
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -33,6 +41,7 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.exceptions import (
     AiogramError,
     TelegramBadRequest,
+    TelegramConflictError,
     TelegramForbiddenError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -50,11 +59,12 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels.inbox_worker import SHUTDOWN_GRACE, InboxWorker, pause
+from bot.channels.inbox_worker import SHUTDOWN_GRACE, STALE_AFTER, InboxWorker, pause
 from bot.channels.text import split_text
 from bot.channels.text import utf16_length as telegram_length
 from bot.config import Config
 from bot.i18n import translator
+from bot.roles import telegram_bot_id
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database
@@ -75,6 +85,8 @@ MAX_WEBHOOK_BODY = 1024 * 1024
 MAX_SEND_RETRIES = 3  # after a 429, per API call
 MAX_BACKOFF = 30.0
 MAX_BUSY_CHATS = 256  # polling pauses while this many chats still have updates in hand
+RETRY_WAIT = 25.0  # seconds a retried webhook update waits for its first delivery to be handled
+RETRY_POLL = (0.02, 0.25)  # first and longest interval between looks at that update's status
 
 
 # --- the command menu -------------------------------------------------------------------------
@@ -153,7 +165,7 @@ def _update_body(body: bytes) -> dict[str, Any] | None:
     """The webhook body as an update: a JSON object with an integer update_id, else None."""
     try:
         raw = json.loads(body)
-    except ValueError:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting too deep
         return None
     if not isinstance(raw, dict) or not _is_int(raw.get("update_id")):
         return None
@@ -324,6 +336,12 @@ class TelegramChannel:
                 if not received:
                     break
                 jobs = await self._store(updates or [])
+            except TelegramConflictError as error:
+                failures += 1
+                delay = min(2.0 ** (failures - 1), MAX_BACKOFF)
+                self._conflict(error, delay, first=failures == 1)
+                await pause(delay, stop)
+                continue
             except Exception as error:  # the loop must outlive any failure
                 failures += 1
                 delay = min(2.0 ** (failures - 1), MAX_BACKOFF)
@@ -341,6 +359,24 @@ class TelegramChannel:
                 offset = max(ids) + 1  # confirms the batch: it is stored
             self._worker.dispatch(jobs)
             await self._worker.wait_for_capacity(MAX_BUSY_CHATS, stop)
+
+    def _conflict(self, error: TelegramConflictError, delay: float, first: bool) -> None:
+        """409 Conflict from getUpdates: somebody else receives this bot's updates."""
+        bot_id = telegram_bot_id(self._settings.token)
+        if "webhook" in error.message.lower():
+            cause = "a webhook is set for this bot (another deployment in webhook mode?)"
+        else:
+            cause = "another process is polling Telegram for this bot (on another machine or database)"
+        log.log(
+            logging.ERROR if first else logging.WARNING,
+            "telegram: Telegram answered 409 Conflict to getUpdates for bot %s (%s): %s. Only one "
+            "receiver per bot works; stop the other one, or run every process in webhook mode. "
+            "Retrying in %.0f s",
+            bot_id,
+            self._describe(error),
+            cause,
+            delay,
+        )
 
     # receiving: webhook
 
@@ -382,7 +418,31 @@ class TelegramChannel:
         if jobs:
             # Acknowledged only once handled; shielded so a dropped connection does not cut it short.
             await asyncio.shield(asyncio.gather(*self._worker.dispatch(jobs)))
+        elif not await self._retry_handled(str(raw["update_id"])):
+            # Still being handled elsewhere: Telegram will try again, and the chat's next update
+            # waits for that, so the chat's updates stay in order.
+            return web.json_response({"ok": False, "description": "still being handled"}, status=503)
         return web.json_response({})
+
+    async def _retry_handled(self, update_key: str) -> bool:
+        """A retry of a stored update: wait until it was handled (maybe by another process); an
+        update pending longer than the inbox's stale limit (its process died) is handled here.
+        False when it is still pending after ``RETRY_WAIT`` seconds."""
+        deadline = time.monotonic() + RETRY_WAIT
+        interval = RETRY_POLL[0]
+        while True:
+            async with self._db.unit_of_work() as uow:
+                row = await uow.inbox.find(CHANNEL, update_key)
+            if row is None or row.status != "pending":
+                return True
+            if row.received_at < self._clock() - STALE_AFTER:
+                log.warning("telegram: update %s was left pending; handling it here", update_key)
+                await asyncio.shield(asyncio.gather(*self._worker.dispatch([_job_from_row(row)])))
+                return True
+            if time.monotonic() + interval > deadline:
+                return False
+            await asyncio.sleep(interval)
+            interval = min(interval * 2, RETRY_POLL[1])
 
     # storing and handling
 
@@ -396,7 +456,9 @@ class TelegramChannel:
                 if not _is_int(update_id):
                     log.warning("telegram: update without an update_id ignored")
                     continue
-                payload = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+                # ASCII escapes: a lone surrogate in a text ("\ud800") stays storable, so one odd
+                # update can never keep a whole batch (and polling) from moving on.
+                payload = json.dumps(raw, ensure_ascii=True, separators=(",", ":"))
                 inbox_id = await uow.inbox.store(CHANNEL, str(update_id), payload, now)
                 if inbox_id is not None:
                     jobs.append(_Job(inbox_id, raw))

@@ -26,6 +26,12 @@ class InboxRepository:
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def find(self, channel: str, update_key: str) -> InboxUpdate | None:
+        query = select(InboxUpdate).where(
+            InboxUpdate.channel == channel, InboxUpdate.update_key == update_key
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
     async def claim(self, update_id: int, at: datetime) -> bool:
         """Mark a pending update handled; False when it was handled already."""
         result = await self.session.execute(

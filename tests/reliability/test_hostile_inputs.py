@@ -392,14 +392,6 @@ async def test_telegram_odd_updates(tg_run: TelegramRun):
     assert_consistent(before, after, may_change={"inbox", "chats"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/channels/telegram.py:463 (_store) writes the update with "
-    "json.dumps(ensure_ascii=False); an "
-    "update whose text holds a lone surrogate (JSON '\\ud800') cannot be encoded to UTF-8 by the database "
-    "driver, the whole getUpdates batch fails to store, the offset never advances and polling retries the "
-    "same batch forever: every later update of every chat is stuck",
-)
 async def test_telegram_lone_surrogate_does_not_block_polling(tg_run: TelegramRun):
     api = tg_run.api
     api.push_message(8_100_001, "a\ud800z")
@@ -475,12 +467,6 @@ async def test_telegram_webhook_refuses_what_it_must(webhook: Webhook):
     assert_consistent(before, after, may_change={"inbox", "chats"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bot/channels/telegram.py:168 (_update_body) catches only ValueError around json.loads; "
-    "JSON nested deeper than the recursion limit raises RecursionError → unhandled, HTTP 500 (Telegram "
-    "retries it) instead of 400",
-)
 async def test_telegram_webhook_refuses_too_deeply_nested_json(webhook: Webhook):
     before = await snapshot(webhook.db)
     assert await webhook.post(corpus.DEEP_TELEGRAM_BODY) == 400
