@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the channels, the scheduler and delivery (or some of them: --role)",
-        description="Starts every messenger channel whose token is set, the scheduler and the outbox delivery "
+        description="Starts every messenger channel whose token is set, the scheduler and outbox delivery "
         "in one process; --role web runs only the channels, --role worker only the scheduler and delivery "
         "(several processes on one PostgreSQL database). Stops cleanly on SIGINT/SIGTERM. "
         "An SQLite database is upgraded automatically.",
