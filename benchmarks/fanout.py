@@ -1,0 +1,325 @@
+"""Fan-out benchmark: one reminder to 1,000,000 bound chats queued into the outbox, vs. raw SQL.
+
+Seeds a migrated SQLite file with 1,000,000 active Telegram chats (locales uk/ru/en/zh), one
+account each (with one manual meter), and the binding between them — with raw INSERT … SELECT
+from a generated series, which is not what is measured. Then, each scenario on its own copy of
+that file and in its own child process (so that its peak RSS, VmHWM, is its own):
+
+* baseline: one raw ``INSERT … SELECT`` in sqlite3 of the same rows (the text chosen by the chat's
+  locale, the dedup key ``rem:{notice}:{period}:{chat}``), in one transaction;
+* notice: ``scheduler.reminders.run_notice`` — what the cron job of a provider notice (here the
+  fraud warning) runs: INSERT … SELECT in batches of 1,000 chats, one transaction each, with the
+  once-only keys and the run log;
+* window-opens: ``scheduler.reminders.run_window`` — the daily job's "the reading window is open"
+  reminder: per batch of 1,000 (chat, account) pairs a SELECT, the text rendered per resident
+  (their account number in it), one multi-row INSERT;
+* broadcast: an operator's broadcast to everyone — ``BroadcastRepository.create`` + ``queue``:
+  one INSERT … SELECT for all recipients in one transaction.
+
+Each must leave exactly one outbox row per chat. Reported: seconds, rows/s, the ratio to the
+baseline, peak RSS of the child (goal ≤ 300 MB), and the outbox's growth of the database file.
+
+    python benchmarks/fanout.py                   # 1,000,000 chats
+    python benchmarks/fanout.py --chats 100000    # scaled down
+    python benchmarks/fanout.py --only notice     # one scenario (and the baseline)
+    python benchmarks/fanout.py --analyze         # with planner statistics (ANALYZE) in the database
+
+Without statistics SQLite plans the reminder batches' ``chats.channel IN (…) AND chats.id > ?``
+on the (channel, chat_key) index: every batch walks all chats, so a notice to N chats costs
+O(N²/1000). ``--analyze`` shows the same jobs once the planner has statistics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # inside teplo's window (20..25), 12:00 in Kyiv
+PERIOD = "2026-11"
+STAMP = "2026-11-01 08:00:00.000000"  # a datetime as SQLAlchemy stores it in SQLite
+LOCALES = ("uk", "ru", "en", "zh")
+FIRST_CHAT_KEY = 100_000_000
+SCENARIOS = ("notice", "window-opens", "broadcast")
+
+
+def bench_config() -> Any:
+    from bot.config import parse_config
+
+    return parse_config(
+        {
+            "bot": {"default_locale": "uk", "timezone": "Europe/Kyiv"},
+            "providers": [
+                {
+                    "id": "teplo",
+                    "name": {"uk": "Теплокомуненерго", "ru": "Теплокоммунэнерго", "en": "City Heating"},
+                    "timezone": "Europe/Kyiv",
+                    "reading_window": {"from_day": 20, "to_day": 25},
+                    "hotline": "+380 44 000 00 00",
+                    "notices": [{"id": "fraud-warning", "cron": "0 10 1 * *", "text_key": "fraud_warning"}],
+                }
+            ],
+        },
+        environ={},
+    )
+
+
+# --- seeding (not measured) -----------------------------------------------------------------------
+
+
+def seed(db_path: Path, chats: int) -> float:
+    """chats, accounts, meters and bindings 1..chats with raw INSERT … SELECT over a series."""
+    started = time.perf_counter()
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    series = f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {chats})"
+    connection.execute("BEGIN")
+    connection.execute(
+        f"""INSERT INTO accounts (id, provider_id, number, address, holder, balance, due_date,
+            last_payment_amount, last_payment_date, updated_at)
+        {series} SELECT i, 'teplo', printf('%08d', i), 'вул. Шевченка, ' || (i % 300 + 1) || ', кв. ' ||
+            (i % 180 + 1), 'Шевченко Тарас Григорович', 1520.40, '2026-12-15', 100.00, '2026-10-10',
+            '{STAMP}' FROM s"""
+    )
+    connection.execute(
+        f"""INSERT INTO meters (account_id, serial, kind, zone, unit, last_value, last_date,
+            max_monthly_delta, precision, automatic)
+        {series} SELECT i, 'M' || i, 'hot_water', '', 'm3', 100.0, '2026-10-22', 30, 3, 0 FROM s"""
+    )
+    locale = "CASE i % 4 " + " ".join(f"WHEN {n} THEN '{code}'" for n, code in enumerate(LOCALES)) + " END"
+    connection.execute(
+        f"""INSERT INTO chats (id, channel, chat_key, user_key, locale, state, state_data,
+            current_account_id, notifications, active, created_at, updated_at)
+        {series} SELECT i, 'telegram', CAST({FIRST_CHAT_KEY} + i AS TEXT), CAST({FIRST_CHAT_KEY} + i AS TEXT),
+            {locale}, '', '{{}}', i, '{{}}', 1, '{STAMP}', '{STAMP}' FROM s"""
+    )
+    connection.execute(
+        f"""INSERT INTO bindings (chat_id, account_id, created_at) {series} SELECT i, i, '{STAMP}' FROM s"""
+    )
+    connection.execute("COMMIT")
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    return time.perf_counter() - started
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+def others_cores(before: tuple[int, int], after: tuple[int, int], own_cpu: float, wall: float) -> float:
+    """Cores the rest of the machine kept busy meanwhile (other processes disturb the timing)."""
+    machine = (after[0] - before[0]) / max(after[1] - before[1], 1) * (os.cpu_count() or 1)
+    return max(machine - own_cpu / wall, 0.0)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+# --- the scenarios (child processes) --------------------------------------------------------------
+
+
+def notice_texts() -> tuple[dict[str, str], str]:
+    from scheduler.reminders import notice_text
+
+    config = bench_config()
+    provider = config.provider("teplo")
+    notice = provider.notices[0]
+    return {
+        locale: notice_text(provider, notice, locale) for locale in config.bot.locales
+    }, config.bot.default_locale
+
+
+def run_baseline(db_path: str, texts: dict[str, str], default: str) -> int:
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    cases = " ".join("WHEN ? THEN json_object('text', ?)" for _ in texts)
+    parameters: list[Any] = [value for locale, text in texts.items() for value in (locale, text)]
+    parameters.append(texts[default])
+    stamp = NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
+    connection.execute("BEGIN IMMEDIATE")
+    cursor = connection.execute(
+        f"""INSERT INTO outbox (chat_id, kind, payload, priority, status, attempts, not_before,
+            last_error, dedup_key, created_at)
+        SELECT chats.id, 'reminder', CASE chats.locale {cases} ELSE json_object('text', ?) END, 100,
+            'pending', 0, '{stamp}', '', 'rem:teplo:fraud-warning:{PERIOD}:' || chats.id, '{stamp}'
+        FROM chats WHERE chats.active = 1 AND chats.channel = 'telegram'
+            AND EXISTS (SELECT 1 FROM bindings JOIN accounts ON accounts.id = bindings.account_id
+                        WHERE bindings.chat_id = chats.id AND accounts.provider_id = 'teplo')
+        ON CONFLICT (dedup_key) DO NOTHING""",
+        parameters,
+    )
+    connection.execute("COMMIT")
+    rows = cursor.rowcount
+    connection.close()
+    return rows
+
+
+def run_product(scenario: str, db_path: str) -> int:
+    from scheduler.reminders import WINDOW_OPENS, ReminderSettings, run_notice, run_window
+    from storage.database import Database
+    from storage.repositories.broadcasts import Audience
+
+    config = bench_config()
+    provider = config.provider("teplo")
+    settings = ReminderSettings(quiet_hours=None, channels=("telegram",))
+
+    async def run() -> int:
+        db = Database(f"sqlite+aiosqlite:///{db_path}")
+        try:
+            if scenario == "notice":
+                result = await run_notice(db, config, settings, provider, provider.notices[0], PERIOD, NOW)
+                return result.queued
+            if scenario == "window-opens":
+                result = await run_window(db, config, settings, provider, WINDOW_OPENS, PERIOD, NOW)
+                return result.queued
+            async with db.unit_of_work() as uow:
+                broadcast = await uow.broadcasts.create(
+                    created_by="benchmark",
+                    texts=notice_texts()[0],
+                    default_locale="uk",
+                    audience=Audience(),
+                    emergency=False,
+                    now=NOW,
+                )
+                total = await uow.broadcasts.queue(broadcast, NOW)
+                await uow.commit()
+            return total
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def child(scenario: str, db_path: str) -> None:
+    import scheduler.reminders  # noqa: F401  (imports are not part of the measured time)
+    import storage.database  # noqa: F401
+
+    texts, default = notice_texts()
+    started = time.perf_counter()
+    baseline = scenario == "baseline"
+    rows = run_baseline(db_path, texts, default) if baseline else run_product(scenario, db_path)
+    seconds = time.perf_counter() - started
+    peak = peak_rss_mb()
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": peak}), flush=True)
+
+
+# --- the driver -----------------------------------------------------------------------------------
+
+
+def outbox_rows(db_path: Path) -> tuple[int, int]:
+    """(rows, distinct chats) in the outbox."""
+    connection = sqlite3.connect(db_path)
+    try:
+        return connection.execute("SELECT count(*), count(DISTINCT chat_id) FROM outbox").fetchone()
+    finally:
+        connection.close()
+
+
+def file_mb(db_path: Path) -> float:
+    connection = sqlite3.connect(db_path)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+    return db_path.stat().st_size / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument("--chats", type=int, default=1_000_000, help="bound chats (default 1,000,000)")
+    parser.add_argument("--only", choices=SCENARIOS, help="one scenario (the baseline always runs)")
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="run ANALYZE on the seeded database first (what `PRAGMA optimize` would give the planner)",
+    )
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    from storage.migrate import upgrade_sync
+
+    scenarios = [args.only] if args.only else list(SCENARIOS)
+    with tempfile.TemporaryDirectory() as temp:
+        workdir = Path(temp)
+        seeded = workdir / "seeded.db"
+        upgrade_sync(f"sqlite+aiosqlite:///{seeded}")
+        seconds = seed(seeded, args.chats)
+        if args.analyze:
+            connection = sqlite3.connect(seeded)
+            connection.execute("ANALYZE")
+            connection.close()
+        seeded_mb = file_mb(seeded)
+        print(
+            f"seeded {args.chats:,} chats + accounts + meters + bindings in {seconds:.1f} s "
+            f"({seeded_mb:.0f} MB); SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+            + (", ANALYZE run" if args.analyze else ""),
+            flush=True,
+        )
+        baseline: dict[str, Any] | None = None
+        for scenario in ["baseline", *scenarios]:
+            db_path = workdir / f"{scenario}.db"
+            shutil.copy(seeded, db_path)
+            started, ticks = time.perf_counter(), cpu_ticks()
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            output = subprocess.run(
+                [sys.executable, __file__, "--child", scenario, str(db_path)],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            figures = json.loads(output.stdout.strip().splitlines()[-1])
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+            others = others_cores(ticks, cpu_ticks(), cpu, time.perf_counter() - started)
+            rows, chats = outbox_rows(db_path)
+            grown = file_mb(db_path) - seeded_mb
+            db_path.unlink()
+            baseline = baseline or figures
+            ratio = figures["seconds"] / baseline["seconds"]
+            ok = rows == chats == args.chats == figures["rows"]
+            print(
+                f"{scenario:<14} {figures['seconds']:7.1f} s  {rows / figures['seconds']:9.0f} rows/s  "
+                f"ratio {ratio:6.2f}  peak RSS {figures['peak_rss_mb']:6.1f} MB "
+                f"({'≤' if figures['peak_rss_mb'] <= 300 else '>'} 300)  outbox +{grown:.0f} MB "
+                f"({grown * 1e6 / max(rows, 1):.0f} B/row)  rows {rows:,}  others {others:.2f} cores"
+                + ("" if ok else f"  MISMATCH: {chats:,} chats, reported {figures['rows']:,}"),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
