@@ -37,7 +37,6 @@ import gc
 import heapq
 import itertools
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -45,13 +44,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from enum import Enum
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.config import Config
 from bot.domain.broadcast import text_for
@@ -59,14 +53,10 @@ from bot.i18n import translator
 from scheduler.rate_limit import ChatSpacing, RateLimiter
 from storage.database import Database
 from storage.models import Broadcast
+from storage.process_lock import ProcessLock
 from storage.repositories.broadcasts import CANCELLED, DONE, QUEUED, progress_of
 from storage.repositories.outbox import PRIORITY_EMERGENCY, ClaimedRow
 from storage.unit_of_work import UnitOfWork
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: one delivery process per SQLite database is up to the operator
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -202,82 +192,9 @@ class DeliverySettings:
 ADVISORY_LOCK_KEY = 0x7574696C69626F74 & 0x7FFFFFFFFFFFFFFF  # "utilibot"
 
 
-class DeliveryRole:
+def delivery_role(db: Database) -> ProcessLock:
     """The exclusive right to deliver, released by the OS / the database when the process dies."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._connection: AsyncConnection | None = None
-        self._fd: int | None = None
-        self._held = False
-
-    def _lock_path(self) -> Path | None:
-        database = make_url(self._db.url).database
-        if not database or database == ":memory:":
-            return None
-        return Path(database).expanduser().resolve().with_name(Path(database).name + ".delivery.lock")
-
-    async def try_acquire(self) -> bool:
-        if self._held:
-            return True
-        if self._db.dialect == "postgresql":
-            self._held = await self._acquire_postgres()
-        else:
-            self._held = self._acquire_file()
-        return self._held
-
-    async def _acquire_postgres(self) -> bool:
-        connection = await self._db.engine.connect()
-        try:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            query = text("SELECT pg_try_advisory_lock(:key)")
-            got = bool((await connection.execute(query, {"key": ADVISORY_LOCK_KEY})).scalar())
-        except BaseException:
-            await connection.close()
-            raise
-        if got:
-            self._connection = connection
-        else:
-            await connection.close()
-        return got
-
-    def _acquire_file(self) -> bool:
-        path = self._lock_path()
-        if path is None or fcntl is None:
-            return True
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    async def still_held(self) -> bool:
-        """False when the lock's database connection broke (the lock went with it)."""
-        if not self._held:
-            return False
-        if self._connection is None:
-            return True
-        try:
-            await self._connection.execute(text("SELECT 1"))
-        except Exception:
-            log.exception("delivery: lost the connection holding the delivery role")
-            return False
-        return True
-
-    async def release(self) -> None:
-        self._held = False
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)  # closing the descriptor drops the flock
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            with contextlib.suppress(Exception):
-                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
-            with contextlib.suppress(Exception):
-                await connection.close()
+    return ProcessLock(db, ADVISORY_LOCK_KEY, ".delivery.lock", "utilibot delivery")
 
 
 # --- recording results --------------------------------------------------------------------------
@@ -699,7 +616,7 @@ class DeliveryLoop:
     async def run(self, stop: asyncio.Event) -> None:
         if not self.senders:
             return
-        role = DeliveryRole(self.db)
+        role = delivery_role(self.db)
         try:
             if await self._acquire_role(role, stop):
                 await self._deliver(stop, role)
@@ -707,7 +624,7 @@ class DeliveryLoop:
             self.delivering.clear()
             await role.release()
 
-    async def _acquire_role(self, role: DeliveryRole, stop: asyncio.Event) -> bool:
+    async def _acquire_role(self, role: ProcessLock, stop: asyncio.Event) -> bool:
         announced = False
         while not stop.is_set():
             if await role.try_acquire():
@@ -719,7 +636,7 @@ class DeliveryLoop:
                 return False
         return False
 
-    async def _deliver(self, stop: asyncio.Event, role: DeliveryRole) -> None:
+    async def _deliver(self, stop: asyncio.Event, role: ProcessLock) -> None:
         await self._recover()
         if self.settings.freeze_gc:
             _freeze_long_lived_objects()
@@ -777,7 +694,7 @@ class DeliveryLoop:
 
     # the periodic tick: cancellations, orphans, progress
 
-    async def _tick_forever(self, halt: asyncio.Event, role: DeliveryRole) -> None:
+    async def _tick_forever(self, halt: asyncio.Event, role: ProcessLock) -> None:
         while not halt.is_set():
             self._tick_now.clear()
             with contextlib.suppress(TimeoutError):
