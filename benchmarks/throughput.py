@@ -32,7 +32,6 @@ Phases, each measured over the same fixed time after a warm-up:
     python benchmarks/throughput.py --quick          # 5 s per phase
     python benchmarks/throughput.py --only sqlite    # skip PostgreSQL (or --only postgresql)
     python benchmarks/throughput.py --no-profile
-    python benchmarks/throughput.py --with-fixes     # what the proposed fixes would give (see apply_fixes)
 
 PostgreSQL: --pg-url (an admin URL; default $UTILIBOT_TEST_PG_URL or
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres); skipped with the reason when unreachable.
@@ -728,40 +727,7 @@ async def pg_drop(admin_url: str, url: str) -> None:
         await admin.dispose()
 
 
-_PINNED: list[Any] = []
-
-
-def apply_fixes() -> None:
-    """--with-fixes: what the two fixes proposed from the profile would give, applied from outside.
-
-    1. aiogram parses every API response with ``Response[T]``, a pydantic generic that pydantic
-       (2.12+) caches only weakly: once the collector frees it, the next call builds its schema again
-       (~4 ms for Response[Message], blocking the loop). Holding the classes keeps them cached.
-    2. The pay screen's payment QR PNG (segno, pure Python) costs 20-45 ms per pay. Here its cost is
-       removed altogether — rendered once, the same PNG for every payload — an upper bound of what
-       caching or a faster rendering can give (a cache per payload would not hit within a run:
-       a resident pays about once per 11 updates).
-    Both bots get fix 1 (the echo bot suffers from it too).
-    """
-    import functools
-
-    from aiogram.methods.base import Response
-    from aiogram.types import Message, Update, User
-
-    import handlers.payments
-
-    _PINNED.extend(Response[t] for t in (Message, bool, User, list[Update], list[dict[str, Any]]))
-    render = functools.lru_cache(maxsize=1)(handlers.payments.qr_png)
-
-    def same_png(payload: str, error: str = "M", scale: int = 8) -> bytes:
-        return render("https://bank.gov.ua/qr/benchmark", error, scale)
-
-    handlers.payments.qr_png = same_png  # type: ignore[assignment]
-
-
 async def run(args: argparse.Namespace) -> None:
-    if args.with_fixes:
-        apply_fixes()
     bench = Bench(args)
     driver = Driver()
     try:
@@ -821,11 +787,6 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=RESIDENTS, help="concurrent chats (default 200)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], help="one database only")
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled run")
-    parser.add_argument(
-        "--with-fixes",
-        action="store_true",
-        help="apply the fixes proposed from the profile (see apply_fixes)",
-    )
     parser.add_argument("--pg-url", default=os.environ.get("UTILIBOT_TEST_PG_URL") or PG_DEFAULT)
     parser.add_argument(
         "--profile-out",

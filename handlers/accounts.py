@@ -217,9 +217,7 @@ async def list_accounts(ctx: Context) -> list[Reply]:
 
 async def _bound_account(ctx: Context, argument: str) -> Account | None:
     account_id = parse_id(argument)
-    if account_id is None or not await ctx.uow.accounts.is_bound(ctx.chat.id, account_id):
-        return None
-    return await ctx.uow.accounts.get(account_id)
+    return None if account_id is None else await ctx.uow.accounts.bound(ctx.chat.id, account_id)
 
 
 @router.action("acc")

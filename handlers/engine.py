@@ -51,6 +51,16 @@ class _ChatLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+def _drawn(reply: Reply, incoming: Incoming) -> Reply:
+    """The reply with its deferred image drawn; without the image (logged) if drawing fails."""
+    try:
+        return reply.drawn()
+    except Exception:
+        log.exception("drawing an image for %s chat %s failed", incoming.channel, incoming.chat_id)
+        reply.draw = None
+        return reply
+
+
 class Engine:
     """Turns an Incoming into Replies; the channel sends them after the transaction committed."""
 
@@ -68,16 +78,19 @@ class Engine:
 
     async def handle(self, incoming: Incoming, inbox_id: int | None = None) -> list[Reply]:
         """Handle one update; with ``inbox_id`` an update already handled is skipped (returns [])."""
-        async with self._locks.hold((incoming.channel, incoming.chat_id)), self._admission:
-            # The transaction runs in its own task: if the caller is cancelled (e.g. at shutdown)
-            # it still commits or rolls back, instead of leaving its connection (and SQLite's
-            # write lock) open until the garbage collector finds it.
-            work = asyncio.create_task(self._handle_safely(incoming, inbox_id))
-            try:
-                return await asyncio.shield(work)
-            except asyncio.CancelledError:
-                await asyncio.wait({work})
-                raise
+        async with self._locks.hold((incoming.channel, incoming.chat_id)):
+            async with self._admission:
+                # The transaction runs in its own task: if the caller is cancelled (e.g. at
+                # shutdown) it still commits or rolls back, instead of leaving its connection (and
+                # SQLite's write lock) open until the garbage collector finds it.
+                work = asyncio.create_task(self._handle_safely(incoming, inbox_id))
+                try:
+                    replies = await asyncio.shield(work)
+                except asyncio.CancelledError:
+                    await asyncio.wait({work})
+                    raise
+            # Images are drawn after the commit, out of the admission slot: CPU, not database.
+            return [_drawn(reply, incoming) for reply in replies]
 
     async def _handle_safely(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
         try:

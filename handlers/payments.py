@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
 from bot.config import ProviderConfig
 from bot.domain.chart import consumption_chart
@@ -82,11 +83,11 @@ async def _pay_reply(ctx: Context, account: Account, provider: ProviderConfig) -
         UrlButton(link.localized_title(locale), fill_link(link.url, account.number, due, period))
         for link in provider.payment_links
     ]
-    image = None
+    draw = None
     qr = provider.payment_qr
     if qr is not None:
         payload = build_payload(qr, account.number, due, period, link_url=links[0].url if links else None)
-        image = qr_png(payload, error=qr.error_level)
+        draw = partial(qr_png, payload, error=qr.error_level)
         if isinstance(qr, UrlQr):
             lines.append(ctx._("Scan the QR code with your phone camera to open the payment page."))
         else:
@@ -108,7 +109,7 @@ async def _pay_reply(ctx: Context, account: Account, provider: ProviderConfig) -
         ),
     ]
     return Reply(
-        "\n".join(lines), links=links, image=image, image_name=f"pay-{provider.id}-{account.number}.png"
+        "\n".join(lines), links=links, draw=draw, image_name=f"pay-{provider.id}-{account.number}.png"
     )
 
 
@@ -215,5 +216,5 @@ async def chart(ctx: Context, account: Account) -> list[Reply]:
         number=account.number,
         provider=provider_label(ctx, account),
     )
-    image = consumption_chart(title, series, ctx._("Consumption"), ctx.tr.locale)
-    return [Reply(title, image=image, image_name=f"consumption-{account.number}.png", buttons=main_menu(ctx))]
+    draw = partial(consumption_chart, title, series, ctx._("Consumption"), ctx.tr.locale)
+    return [Reply(title, draw=draw, image_name=f"consumption-{account.number}.png", buttons=main_menu(ctx))]

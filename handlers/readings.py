@@ -54,9 +54,7 @@ def _amount(ctx: Context, value: Decimal | None, meter: Meter) -> str:
 
 
 async def _account_and_provider(ctx: Context, account_id: int) -> tuple[Account, ProviderConfig] | None:
-    if not await ctx.uow.accounts.is_bound(ctx.chat.id, account_id):
-        return None
-    account = await ctx.uow.accounts.get(account_id)
+    account = await ctx.uow.accounts.bound(ctx.chat.id, account_id)
     if account is None:
         return None
     try:

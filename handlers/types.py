@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -41,10 +42,22 @@ class UrlButton:
 
 @dataclass
 class Reply:
-    """A localized message; buttons are rows of actions, links open URLs, image is PNG bytes."""
+    """A localized message; buttons are rows of actions, links open URLs, image is PNG bytes.
+
+    A handler whose image needs no database (a QR code, a chart of data already read) passes
+    ``draw`` instead of ``image``: the engine draws it after the transaction committed, so the
+    CPU work does not hold the database (SQLite's write lock) meanwhile. Channels see ``image``.
+    """
 
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     links: list[UrlButton] = field(default_factory=list)
     image: bytes | None = None
     image_name: str = ""
+    draw: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+
+    def drawn(self) -> Reply:
+        """This reply with its deferred image drawn into ``image``."""
+        if self.draw is not None:
+            self.image, self.draw = self.draw(), None
+        return self

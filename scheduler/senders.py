@@ -13,8 +13,6 @@ from typing import Any
 
 import aiohttp
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -25,6 +23,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
+from bot.channels.telegram_bot import make_bot
 from scheduler.delivery import DeliveryResult, Outcome, SenderLimits
 
 log = logging.getLogger(__name__)
@@ -77,8 +76,7 @@ class TelegramSender:
         self._bot: Bot | None = None
 
     async def start(self) -> None:
-        api = TelegramAPIServer.from_base(self._api_base_url) if self._api_base_url else PRODUCTION
-        self._bot = Bot(self._token, session=AiohttpSession(api=api, timeout=self._timeout))
+        self._bot = make_bot(self._token, self._api_base_url, self._timeout)
 
     async def close(self) -> None:
         if self._bot is not None:

@@ -36,8 +36,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.exceptions import (
     AiogramError,
     TelegramBadRequest,
@@ -60,6 +58,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.channels.inbox_worker import SHUTDOWN_GRACE, STALE_AFTER, InboxWorker, pause
+from bot.channels.telegram_bot import make_bot
 from bot.channels.text import split_text
 from bot.channels.text import utf16_length as telegram_length
 from bot.config import Config
@@ -267,9 +266,7 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Connect to the Bot API, publish the command menu, and choose polling or the webhook."""
-        base_url = self._settings.api_base_url
-        api = TelegramAPIServer.from_base(base_url) if base_url else PRODUCTION
-        self._bot = bot = Bot(self._settings.token, session=AiohttpSession(api=api, timeout=REQUEST_TIMEOUT))
+        self._bot = bot = make_bot(self._settings.token, self._settings.api_base_url, REQUEST_TIMEOUT)
         try:
             me = await bot.get_me()
             log.info("telegram: connected as @%s (%s mode)", me.username, self._settings.mode)

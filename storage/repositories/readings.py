@@ -38,6 +38,7 @@ class ExportRow:
 class ReadingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._previous: dict[tuple[int, str], Previous] = {}
 
     async def meters_of(self, account_id: int) -> Sequence[Meter]:
         query = (
@@ -70,7 +71,16 @@ class ReadingRepository:
         return {reading.meter_id: reading for reading in (await self.session.execute(query)).scalars()}
 
     async def previous(self, meter: Meter, period: str) -> Previous:
-        """What the new value is checked against: billing's last value or our latest earlier reading."""
+        """What the new value is checked against: billing's last value or our latest earlier reading.
+
+        Remembered for the unit of work (a readings step asks for it twice), until readings are added.
+        """
+        key = (meter.id, period)
+        if key not in self._previous:
+            self._previous[key] = await self._look_up_previous(meter, period)
+        return self._previous[key]
+
+    async def _look_up_previous(self, meter: Meter, period: str) -> Previous:
         latest = self._latest_per_meter(Reading.meter_id == meter.id, Reading.period < period)
         reading = (
             await self.session.execute(select(Reading).where(Reading.id.in_(latest)))  # type: ignore[arg-type]
@@ -85,6 +95,7 @@ class ReadingRepository:
         """Insert readings; rows whose dedup_key exists already are skipped. Returns rows inserted."""
         if not readings:
             return 0
+        self._previous.clear()
         statement = (
             insert_for(self.session, Reading)
             .values(list(readings))
