@@ -1,4 +1,5 @@
-"""Housekeeping: forget handled inbox updates and old verification attempts after their retention."""
+"""Housekeeping: forget handled inbox updates and old verification attempts after their retention,
+and keep SQLite's query planner statistics fresh."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ ATTEMPT_RETENTION = timedelta(days=90)
 
 
 async def purge_old_records(db: Database, clock: Callable[[], datetime]) -> tuple[int, int]:
-    """Delete handled inbox rows and verification attempts past retention; returns the counts."""
+    """Delete handled inbox rows and verification attempts past retention, then refresh the planner
+    statistics (SQLite; without them it may plan a batch query on the wrong index); returns the
+    counts."""
     now = clock()
     async with db.unit_of_work() as uow:
         updates = await uow.inbox.purge_handled(now - INBOX_RETENTION)
@@ -27,4 +30,5 @@ async def purge_old_records(db: Database, clock: Callable[[], datetime]) -> tupl
         log.info(
             "housekeeping: removed %d handled updates and %d old verification attempts", updates, attempts
         )
+    await db.optimize()
     return updates, attempts

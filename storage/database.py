@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from storage.unit_of_work import UnitOfWork
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def dump_json(value: Any) -> str:
+    """JSON columns as UTF-8 text, not ``\\uXXXX`` escapes (half the size of a Cyrillic text), except
+    a value holding a lone surrogate (e.g. from a broken Telegram text), which UTF-8 cannot carry:
+    that one keeps the escapes, so that storing it cannot fail."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -42,7 +56,7 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"echo": echo}
+        options: dict[str, Any] = {"echo": echo, "json_serializer": dump_json}
         if self.dialect == "postgresql":
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine = create_async_engine(url, **options)
@@ -52,6 +66,19 @@ class Database:
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self._sessions())
+
+    async def optimize(self) -> None:
+        """Refresh SQLite's query planner statistics (daily housekeeping; worth it after a big import).
+        PostgreSQL's autovacuum does that by itself.
+
+        ``PRAGMA optimize=0x10002`` analyzes the tables that need it, all of them since SQLite 3.46;
+        before, it only looks at tables this very connection has queried, so there a plain ANALYZE
+        does the job (0.3 s for a million accounts, chats and bindings)."""
+        if self.dialect != "sqlite":
+            return
+        statement = "PRAGMA optimize=0x10002" if sqlite3.sqlite_version_info >= (3, 46) else "ANALYZE"
+        async with self.engine.begin() as connection:
+            await connection.exec_driver_sql(statement)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -12,19 +12,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from bot.config import Config, parse_config
+from bot.domain.windows import span_for_period
 from bot.notices_cli import list_notices, run_notice
 from scheduler.notices import add_reminder_jobs, job_specs, next_run, notice_problems, previous_fire
 from scheduler.reminders import (
+    WINDOW_CLOSES,
+    WINDOW_OPENS,
     ReminderError,
     ReminderSettings,
     RunResult,
     daily_checks,
     release_time,
     run_named,
+    window_text,
 )
 from storage.database import Database
 from storage.migrate import upgrade
@@ -33,6 +38,7 @@ from tests.conftest import TEST_CONFIG
 from tests.seed import seed
 
 KYIV = ZoneInfo("Europe/Kyiv")
+LOCALES = ("uk", "ru", "zh", "en", "de")  # de: not offered, gets the default locale's texts
 SETTINGS = ReminderSettings(channels=("telegram", "viber"))
 NOTICES = [
     {"id": "fraud-warning", "cron": "0 10 1 10-12,1-4 *", "text_key": "fraud_warning"},
@@ -355,6 +361,73 @@ async def test_batches_cover_everyone(any_db, cfg, residents):
     assert len(keys(rows, "fraud-warning")) == 7 and len(keys(rows, "window-opens")) == 6
 
 
+async def test_window_texts_are_each_locales_own_rendering(any_db, cfg, residents):
+    """The window texts are rendered once per locale and the database puts in the account number:
+    the same texts as rendered per resident; a locale the bot does not offer gets the default's."""
+    r = residents
+    for locale in ("zh", "de"):
+        await add_chat(any_db, f"l-{locale}", [r.koval], locale)
+    provider = cfg.provider("teplo")
+    span = span_for_period(provider.reading_window, "2026-11", provider.tz)
+    await run_named(any_db, cfg, "teplo:window-opens", "2026-11", kyiv(date(2026, 11, 20)), SETTINGS)
+    await run_named(any_db, cfg, "teplo:window-closes", "2026-11", kyiv(date(2026, 11, 24)), SETTINGS)
+    async with any_db.unit_of_work() as uow:
+        locales = {chat.id: chat.locale for chat in (await uow.session.execute(select(Chat))).scalars()}
+        numbers = {
+            account.id: account.number for account in (await uow.session.execute(select(Account))).scalars()
+        }
+        rows = (await uow.session.execute(select(OutboxMessage))).scalars().all()
+    rendered = set()
+    for row in rows:
+        assert row.dedup_key is not None
+        _, _, kind, _, chat, account = row.dedup_key.split(":")
+        locale = locales[int(chat)] if locales[int(chat)] in cfg.bot.locales else cfg.bot.default_locale
+        assert row.payload["text"] == window_text(provider, kind, span, locale, numbers[int(account)])
+        rendered.add((kind, locales[int(chat)]))
+    assert rendered == {(kind, locale) for kind in (WINDOW_OPENS, WINDOW_CLOSES) for locale in LOCALES}
+
+
+async def test_batch_queries_walk_the_keyset_without_planner_statistics(db, cfg):
+    """SQLite without sqlite_stat1 (as the bot leaves it) would plan the batches' channel and provider
+    tests on the (channel, chat_key) and (provider_id, number) indexes, so that every batch walks the
+    whole audience again: each batch must be a range on chats.id or bindings (chat_id, …) instead."""
+    account = await add_account(db, "teplo", "1001001", "1520.40")
+    for n in range(3):
+        await add_chat(db, f"c{n}", [account], "en")
+    statements: dict[str, Any] = {}
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):
+        if "chats" in statement and not executemany and statement.lstrip().startswith(("SELECT", "INSERT")):
+            statements[statement] = parameters
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    tiny = ReminderSettings(channels=SETTINGS.channels, batch_size=2)
+    for name, period, day in (
+        ("teplo:fraud-warning", "2026-11", date(2026, 11, 2)),
+        ("teplo:window-opens", "2026-11", date(2026, 11, 20)),
+        ("teplo:payment-due", "2026-12", date(2026, 12, 12)),
+    ):
+        assert (await run_named(db, cfg, name, period, kyiv(day), tiny)).queued == 3
+    event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    async with db.engine.connect() as connection:
+        stat = "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        assert not (await connection.exec_driver_sql(stat)).all()
+        plans = {
+            statement: [
+                row[3]
+                for row in await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            ]
+            for statement, parameters in statements.items()
+        }
+    assert len(plans) == 5  # notice and window: find the batch's end, insert it; payment: select the batch
+    for statement, plan in plans.items():
+        assert not any("(channel=" in step or "(provider_id=" in step for step in plan), (statement, plan)
+        walks = [
+            step for step in plan if step.startswith("SEARCH") and ("rowid>" in step or "chat_id>" in step)
+        ]
+        assert walks, (statement, plan)
+
+
 # --- once only ----------------------------------------------------------------------------------
 
 
@@ -580,17 +653,19 @@ async def test_a_started_scheduler_runs_the_daily_check_at_once_after_a_restart(
     account = await add_account(db, "teplo", "3000001", "0.00")
     await add_chat(db, "restart", [account], "en")
     scheduler = AsyncIOScheduler(timezone=UTC)
-    add_reminder_jobs(
+    ids = add_reminder_jobs(
         scheduler,
         cfg,
         db,
         lambda: datetime.now(UTC),
         ReminderSettings(hour=0, quiet_hours=None, channels=("telegram",)),
     )
+    done: set[str] = set()
+    scheduler.add_listener(lambda event: done.add(event.job_id), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.start()
     try:
-        for _ in range(100):
-            if await outbox(db):
+        for _ in range(100):  # until both daily checks are over: the database goes away after the test
+            if done >= set(ids):
                 break
             await asyncio.sleep(0.03)
     finally:

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from handlers.engine import Engine
 from handlers.types import Incoming
+from scheduler.housekeeping import purge_old_records
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Base, Binding, Chat, VerificationAttempt
 from tests.seed import seed
@@ -121,3 +122,41 @@ async def test_decimals_round_trip_exactly(any_db):
         meter = (await uow.session.execute(select(Meter))).scalar_one()
     assert account.balance == Decimal("999999999999.99")
     assert meter.last_value == Decimal("123456789.123457")
+
+
+async def test_json_is_stored_as_utf8_and_a_lone_surrogate_still_stores(any_db):
+    """JSON columns keep text as UTF-8 (not \\uXXXX escapes: half the size in Cyrillic); a value with
+    a lone surrogate, which UTF-8 cannot carry, keeps the escapes; rows written escaped still read."""
+    async with any_db.unit_of_work() as uow:
+        for key, data in (("utf8", {"text": "Привіт, 世界"}), ("lone", {"text": "a\ud800b"}), ("old", {})):
+            uow.session.add(Chat(channel="telegram", chat_key=key, state_data=data))
+        await uow.commit()
+    async with any_db.unit_of_work() as uow:
+        old = '{"text": "\\u041f\\u0440\\u0438\\u0432\\u0456\\u0442"}'  # as written before
+        await uow.session.execute(
+            text("UPDATE chats SET state_data = :old WHERE chat_key = 'old'"), {"old": old}
+        )
+        await uow.commit()
+    async with any_db.unit_of_work() as uow:
+        stored = text("SELECT chat_key, CAST(state_data AS TEXT) FROM chats")
+        raw = {key: value for key, value in await uow.session.execute(stored)}
+        data = {
+            chat.chat_key: chat.state_data for chat in (await uow.session.execute(select(Chat))).scalars()
+        }
+    assert "Привіт, 世界" in raw["utf8"] and "\\u" not in raw["utf8"]
+    assert "\\ud800" in raw["lone"]
+    assert data == {"utf8": {"text": "Привіт, 世界"}, "lone": {"text": "a\ud800b"}, "old": {"text": "Привіт"}}
+
+
+async def test_housekeeping_gives_sqlite_planner_statistics(db, now):
+    """Without sqlite_stat1 SQLite may plan a query on the wrong index; the daily housekeeping
+    refreshes the statistics (PRAGMA optimize, or ANALYZE where that would skip unqueried tables)."""
+    await seed(db)
+    statistics = text("SELECT tbl FROM sqlite_stat1")
+    async with db.engine.connect() as connection:
+        has_table = text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        assert (await connection.execute(has_table)).scalar_one() == 0
+    await purge_old_records(db, lambda: now)
+    async with db.engine.connect() as connection:
+        analyzed = set((await connection.execute(statistics)).scalars())
+    assert {"accounts", "meters"} <= analyzed
