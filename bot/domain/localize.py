@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_currency, format_decimal
 
 _LOCALE_TAGS = {"uk": "uk_UA", "ru": "ru_RU", "zh": "zh_Hans_CN", "en": "en_US"}
 
 
-def babel_locale(locale: str) -> str:
-    """Our short locale code → the Babel locale used for numbers and dates."""
-    return _LOCALE_TAGS.get(locale, "en_US")
+@lru_cache(maxsize=16)
+def babel_locale(locale: str) -> Locale:
+    """Our short locale code → the Babel locale used for numbers and dates (parsed once: a
+    locale passed by name is parsed on every call, a third of formatting an amount)."""
+    return Locale.parse(_LOCALE_TAGS.get(locale, "en_US"))
 
 
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
