@@ -28,7 +28,7 @@ def build_scheduler(config: Config, db: Database, clock: Callable[[], datetime])
         CronTrigger(hour=4, minute=17, timezone=config.bot_zone),
         args=[db, clock],
         id="housekeeping",
-        name="Purge handled updates and old verification attempts",
+        name="Purge handled updates and old verification attempts; refresh planner statistics",
     )
     add_reminder_jobs(scheduler, config, db, clock)
     return scheduler
