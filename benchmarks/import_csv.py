@@ -19,7 +19,6 @@ the peak RSS of each child (goal ≤ 300 MB for the import), the database sizes;
     python benchmarks/import_csv.py                 # 1,000,000 accounts + 1,500,000 meters
     python benchmarks/import_csv.py --rows 100000   # scaled down
     python benchmarks/import_csv.py --reimport
-    python benchmarks/import_csv.py --with-fixes    # also with the proposed lookup fix (apply_fixes)
 """
 
 from __future__ import annotations
@@ -170,30 +169,6 @@ def bench_config() -> Any:
 # --- the two children -----------------------------------------------------------------------------
 
 
-def apply_fixes() -> None:
-    """--with-fixes: the fix proposed for the existing-row lookup, applied from outside.
-
-    ``_filter_by_two_columns`` asks for ``account_id IN (…1000 ids) AND serial IN (…1000 serials)``;
-    without ANALYZE statistics SQLite probes the unique (account_id, serial, zone) index with every
-    combination — about 1,000,000 probes per batch of meters (~100 ms). Filtering on account_id
-    alone (an account has a few meters; the caller keeps only the exact keys) is one probe per id.
-    """
-    from sqlalchemy import String, bindparam, func, literal_column, select
-
-    import storage.importer as importer
-
-    original = importer._filter_by_two_columns
-
-    def by_account(columns: Any, key_columns: Any, wanted: Any) -> Any:
-        if key_columns[0].name != "account_id":
-            return original(columns, key_columns, wanted)
-        ids = bindparam(None, json.dumps(sorted({key[0] for key in wanted})), type_=String())
-        chosen = select(literal_column("value")).select_from(func.json_each(ids))
-        return select(*columns).where(key_columns[0].in_(chosen))
-
-    importer._filter_by_two_columns = by_account
-
-
 def child_import(db_path: str, accounts: str, meters: str) -> dict[str, Any]:
     from storage.database import Database
     from storage.importer import import_csv
@@ -283,8 +258,6 @@ def child_baseline(db_path: str, accounts: str, meters: str) -> dict[str, Any]:
 
 
 def child(mode: str, db_path: str, accounts: str, meters: str) -> None:
-    if mode == "import-with-fixes":
-        apply_fixes()
     work = child_baseline if mode == "baseline" else child_import
     figures = work(db_path, accounts, meters)
     figures["peak_rss_mb"] = peak_rss_mb()
@@ -361,9 +334,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="accounts (default 1,000,000)")
     parser.add_argument("--reimport", action="store_true", help="also import the same files a second time")
     parser.add_argument("--dir", help="work here instead of a temp dir (kept afterwards)")
-    parser.add_argument(
-        "--with-fixes", action="store_true", help="also run the import with the proposed lookup fix"
-    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -405,16 +375,6 @@ def main() -> None:
         if args.reimport:
             again = run_child("import", import_db, accounts, meters)
             line("re-import (unchanged)", again, base, rows)
-        if args.with_fixes:
-            fixed_db = workdir / "fixed.db"
-            shutil.copy(empty, fixed_db)
-            fixed = run_child("import-with-fixes", fixed_db, accounts, meters)
-            line("import, lookup fixed", fixed, base, rows)
-            if counts(fixed_db) != counts(import_db):
-                raise SystemExit(f"row counts differ: fixed {counts(fixed_db)}, import {counts(import_db)}")
-            if args.reimport:
-                again = run_child("import-with-fixes", fixed_db, accounts, meters)
-                line("re-import, lookup fixed", again, base, rows)
         total_ratio = (result["accounts"]["seconds"] + result["meters"]["seconds"]) / (
             base["accounts"]["seconds"] + base["meters"]["seconds"]
         )

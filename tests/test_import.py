@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from datetime import date
 from decimal import Decimal
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import storage.importer as importer
 from storage.database import Database
@@ -428,10 +429,10 @@ async def test_a_crash_leaves_whole_batches_and_a_rerun_completes(any_db, config
     real = importer._write_batch
     calls = 0
 
-    async def crashing(session: Any, spec: Any, batch: Any) -> tuple[int, int]:
+    async def crashing(session: Any, target: Any, batch: Any) -> tuple[int, int]:
         nonlocal calls
         calls += 1
-        result = await real(session, spec, batch)
+        result = await real(session, target, batch)
         if calls == 2:
             raise RuntimeError("power cut")  # after writing, before the commit
         return result
@@ -445,6 +446,118 @@ async def test_a_crash_leaves_whole_batches_and_a_rerun_completes(any_db, config
     report = await run(any_db, config, "accounts", tmp_path, FIVE, batch_size=2)
     assert (report.inserted, report.updated, report.rejected) == (2, 0, 1)
     assert [row[2] for row in await rows(any_db, Account)] == ["6000001", "6000002", "6000004", "6000005"]
+
+
+TWENTY = ACCOUNTS_HEADER + "\n" + "".join(f"teplo,{6100000 + i},a,h,{i},,,\n" for i in range(20))
+
+
+async def test_the_next_batch_is_parsed_while_one_is_written(any_db, config, tmp_path, monkeypatch):
+    """One write in flight, in file order, while the records after it are parsed."""
+    monkeypatch.setattr(importer, "YIELD_EVERY", 1)
+    real_write, real_parse = importer._write_batch, importer._RowParser.__call__
+    parsed: list[int] = []  # balances of the records parsed so far: 0, 1, 2, ...
+    writes: list[tuple[list[int], int]] = []  # (balances of the batch, records parsed when written)
+    in_flight = most_in_flight = 0
+
+    def parse(self: Any, fields: list[str]) -> dict[str, Any]:
+        row = real_parse(self, fields)
+        parsed.append(int(row["balance"]))
+        return row
+
+    async def write(session: Any, target: Any, batch: Any) -> tuple[int, int]:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        await asyncio.sleep(0.05)  # a slow disk
+        result = await real_write(session, target, batch)
+        writes.append(([int(row["balance"]) for _, row in batch.rows], len(parsed)))
+        in_flight -= 1
+        return result
+
+    monkeypatch.setattr(importer._RowParser, "__call__", parse)
+    monkeypatch.setattr(importer, "_write_batch", write)
+    report = await run(any_db, config, "accounts", tmp_path, TWENTY, batch_size=6)
+    assert (report.inserted, report.rejected) == (20, 0)
+    assert most_in_flight == 1
+    assert [balances for balances, _ in writes] == [
+        [0, 1, 2, 3, 4, 5],
+        [6, 7, 8, 9, 10, 11],
+        [12, 13, 14, 15, 16, 17],
+        [18, 19],
+    ]
+    assert [count for _, count in writes] == [12, 18, 20, 20]  # the next batch was parsed meanwhile
+    assert [row[2] for row in await rows(any_db, Account)] == [str(6100000 + i) for i in range(20)]
+
+
+async def test_a_failing_batch_keeps_the_batches_before_it_and_writes_none_after(
+    any_db, config, tmp_path, monkeypatch
+):
+    real = importer._write_batch
+
+    async def failing(session: Any, target: Any, batch: Any) -> tuple[int, int]:
+        if batch.rows[0][0] == 14:  # the third batch: records on lines 14-19
+            raise RuntimeError("disk full")
+        return await real(session, target, batch)
+
+    monkeypatch.setattr(importer, "_write_batch", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await run(any_db, config, "accounts", tmp_path, TWENTY, batch_size=6)
+    assert [row[2] for row in await rows(any_db, Account)] == [str(6100000 + i) for i in range(12)]
+
+    monkeypatch.undo()
+    report = await run(any_db, config, "accounts", tmp_path, TWENTY, batch_size=6)
+    assert (report.inserted, report.updated, report.rejected) == (8, 0, 0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7])
+async def test_small_batches_report_the_same_lines_and_rows(any_db, config, tmp_path, batch_size):
+    """Errors found while parsing and while writing (unknown accounts), across batch boundaries."""
+    small = await run(any_db, config, "accounts", tmp_path, MIXED_ACCOUNTS, batch_size=batch_size)
+    again = await run(any_db, config, "accounts", tmp_path, MIXED_ACCOUNTS)
+    assert (small.inserted, small.rejected, again.inserted, again.updated) == (3, 13, 0, 0)
+    assert small.errors == again.errors
+    assert [error.line for error in small.errors] == [3, 4, 7, 8, 9, 10, 11, 12, 15, 16, 17, 18, 20]
+
+    meters = f"""{METERS_HEADER}
+teplo,1001001,H-1,heat,,Gcal,1,,,,
+teplo,9999999,H-2,heat,,Gcal,1,,,,
+teplo,1001001,H-3,steam,,Gcal,1,,,,
+teplo,9999998,H-4,heat,,Gcal,1,,,,
+voda,1001001,H-5,heat,,Gcal,1,,,,
+teplo,1001001,H-6,heat,,Gcal,1,,,,
+teplo,1001001,H-7,heat,,Gcal,x,,,,
+"""
+    small = await run(any_db, config, "meters", tmp_path, meters, batch_size=batch_size)
+    again = await run(any_db, config, "meters", tmp_path, meters)
+    assert (small.inserted, small.rejected, again.inserted, again.updated) == (2, 5, 0, 0)
+    assert small.errors == again.errors
+    assert [error.line for error in small.errors] == [3, 4, 5, 6, 8]
+
+
+async def test_reimporting_the_largest_and_most_precise_values_changes_nothing(any_db, config, tmp_path):
+    """What SQLite stores as REAL reads back equal (at most 15 significant digits)."""
+    accounts = f"{ACCOUNTS_HEADER}\nteplo,7007007,a,h,999999999999.99,,0.01,\nteplo,7007008,a,h,-0.01,,,\n"
+    meters = f"{METERS_HEADER}\nteplo,7007007,M-1,heat,,Gcal,123456789.123456,,999999999.999999,6,yes\n"
+    assert (await run(any_db, config, "accounts", tmp_path, accounts)).inserted == 2
+    assert (await run(any_db, config, "meters", tmp_path, meters)).inserted == 1
+    report = await run(any_db, config, "accounts", tmp_path, accounts)
+    assert (report.inserted, report.updated) == (0, 0)
+    report = await run(any_db, config, "meters", tmp_path, meters)
+    assert (report.inserted, report.updated) == (0, 0)
+    report = await run(any_db, config, "accounts", tmp_path, accounts.replace(".99,", ".98,"))
+    assert (report.inserted, report.updated) == (0, 1)
+    report = await run(any_db, config, "meters", tmp_path, meters.replace(".123456,", ".123457,"))
+    assert (report.inserted, report.updated) == (0, 1)
+    stored = await account(any_db, "teplo", "7007007")
+    assert (stored.balance, stored.last_payment_amount) == (Decimal("999999999999.98"), Decimal("0.01"))
+
+
+async def test_an_import_into_sqlite_leaves_planner_statistics(db, config, tmp_path):
+    await run(db, config, "accounts", tmp_path, ACCOUNTS)
+    await run(db, config, "meters", tmp_path, METERS)
+    async with db.unit_of_work() as uow:
+        analyzed = (await uow.session.execute(text("SELECT DISTINCT tbl FROM sqlite_stat1"))).scalars().all()
+    assert "meters" in analyzed
 
 
 async def test_progress_sums_to_the_file_size(any_db, config, tmp_path):
@@ -492,7 +605,7 @@ async def test_a_batch_larger_than_the_parameter_limit(any_db, config, tmp_path)
     ],
 )
 def test_money_values(raw, expected):
-    value = importer._money("amount", raw)
+    value = importer._money("amount")(raw)
     assert isinstance(value, Decimal) and str(value) == expected
 
 
@@ -516,20 +629,48 @@ def test_money_values(raw, expected):
 )
 def test_bad_money_values(raw, reason):
     with pytest.raises(importer._Rejected, match=reason):
-        importer._money("amount", raw)
+        importer._money("amount")(raw)
+
+
+@pytest.mark.parametrize("sign", [importer._ANY, importer._NON_NEGATIVE, importer._POSITIVE])
+def test_common_numbers_parse_as_the_general_rules_do(sign):
+    """The money and meter parsers' shortcut for plain numbers agrees with ``_decimal``."""
+    samples = ["0", "0.0", "-0", "-0.00", "5", "-5", "0.01", "-0.01", "12.3", "12.34", "12.345", "1.234567"]
+    samples += ["999999999", "1000000000", "999999999999.99", "1000000000000", "-999999999999.99", "007"]
+    for raw in samples:
+        for parse, general in (
+            (importer._money("c", sign), lambda raw: importer._decimal("c", raw, 2, sign, "an amount")),
+            (
+                importer._meter_value("c", 6, sign),
+                lambda raw: importer._decimal(
+                    "c", raw, 6, sign, "a number", importer.MAX_METER_INTEGER_DIGITS
+                ),
+            ),
+        ):
+            try:
+                expected: Any = general(raw)
+            except importer._Rejected as problem:
+                expected = str(problem)
+            try:
+                value: Any = parse(raw)
+            except importer._Rejected as problem:
+                value = str(problem)
+            if isinstance(expected, Decimal) and parse.__qualname__.startswith("_money"):
+                expected = expected.quantize(Decimal("0.01"))
+            assert (value, str(value)) == (expected, str(expected)), raw
 
 
 def test_meter_values_and_dates():
-    assert importer._meter_value("v", "123456789.123456", 6) == Decimal("123456789.123456")
+    assert importer._meter_value("v", 6)("123456789.123456") == Decimal("123456789.123456")
     with pytest.raises(importer._Rejected, match="at most 9 digits before the point"):
-        importer._meter_value("v", "1234567890.1", 3)
+        importer._meter_value("v", 3)("1234567890.1")
     with pytest.raises(importer._Rejected, match="more than 3 decimal places"):
-        importer._meter_value("v", "1.0001", 3)
+        importer._meter_value("v", 3)("1.0001")
     with pytest.raises(importer._Rejected, match="must not be negative"):
-        importer._meter_value("v", "-0.5", 3)
-    assert importer._date("d", "2026-02-28") == date(2026, 2, 28)
-    assert importer._date("d", "1.2.2026") == date(2026, 2, 1)
-    assert importer._date("d", "29.02.2024") == date(2024, 2, 29)
+        importer._meter_value("v", 3)("-0.5")
+    assert importer._date("d")("2026-02-28") == date(2026, 2, 28)
+    assert importer._date("d")("1.2.2026") == date(2026, 2, 1)
+    assert importer._date("d")("29.02.2024") == date(2024, 2, 29)
     for raw in (
         "2026-2-28",
         "2026-02-29",
@@ -540,7 +681,7 @@ def test_meter_values_and_dates():
         "31.04.2026",
     ):
         with pytest.raises(importer._Rejected, match="is not a date"):
-            importer._date("d", raw)
+            importer._date("d")(raw)
 
 
 async def test_reported_errors_are_capped_but_all_counted(any_db, config, tmp_path, monkeypatch):
