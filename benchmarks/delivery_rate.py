@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,13 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
+from benchmarks._support import FakeAPIProcess, serve_fake_api  # noqa: E402
 from scheduler.delivery import DeliveryLoop, DeliverySettings, in_flight_window  # noqa: E402
 from scheduler.senders import TelegramSender  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Chat  # noqa: E402
 from storage.repositories.broadcasts import Audience  # noqa: E402
-from tests.fakes.telegram_api import TOKEN  # noqa: E402
+from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI  # noqa: E402
 
 FIRST_CHAT = 10_000_000
 SCENARIOS = {30: 600, 300: 6_000, 1000: 20_000}  # rate → recipients (20 s of sending each)
@@ -51,50 +50,17 @@ SCENARIOS = {30: 600, 300: 6_000, 1000: 20_000}  # rate → recipients (20 s of 
 # --- the fake Bot API in its own process ----------------------------------------------------------
 
 
-async def serve() -> None:
-    """Child mode: serve the fake API; on a line 'dump' print the sendMessage call times and forget them."""
-    from tests.fakes.telegram_api import FakeTelegramAPI
-
-    # The fake keeps every call it receives; its collector's full passes over that growing heap
-    # would pause it for 100+ ms and show up as gaps in the measured rate that are not the bot's.
-    gc.disable()
-    api = FakeTelegramAPI()
-    print(await api.start(), flush=True)
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line or line.strip() == "quit":
-            break
-        calls = [(call.time, str(call.params.get("chat_id")), call.status) for call in api.calls]
-        api.calls.clear()
-        api.sent.clear()
-        print(json.dumps(calls), flush=True)
-    await api.stop()
+async def dump_calls(api: FakeTelegramAPI, command: str) -> str:
+    """The child's answer to any command: the sendMessage call times so far; then it forgets them."""
+    calls = [(call.time, str(call.params.get("chat_id")), call.status) for call in api.calls]
+    api.calls.clear()
+    api.sent.clear()
+    return json.dumps(calls)
 
 
-class FakeServer:
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        assert self.process.stdout is not None
-        self.base_url = self.process.stdout.readline().strip()
-
+class FakeServer(FakeAPIProcess):
     def dump(self) -> list[tuple[float, str, int]]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("dump\n")
-        self.process.stdin.flush()
-        return [tuple(call) for call in json.loads(self.process.stdout.readline())]  # type: ignore[misc]
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("quit\n")
-        self.process.stdin.flush()
-        self.process.wait(10)
+        return [tuple(call) for call in json.loads(self.command("dump"))]  # type: ignore[misc]
 
 
 # --- one scenario ---------------------------------------------------------------------------------
@@ -201,7 +167,7 @@ async def scenario(server: FakeServer, rate: int, recipients: int, workdir: Path
 
 
 async def run(selected: dict[int, int]) -> list[Result]:
-    server = FakeServer()
+    server = FakeServer(__file__)
     results = []
     try:
         with tempfile.TemporaryDirectory() as workdir:
@@ -235,7 +201,7 @@ def main() -> None:
     parser.add_argument("--only", type=int, choices=sorted(SCENARIOS), help="one scenario")
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve())
+        asyncio.run(serve_fake_api(FakeTelegramAPI, dump_calls))
         return
     logging.basicConfig(level=logging.WARNING)
     selected = {rate: count // 4 if args.quick else count for rate, count in SCENARIOS.items()}

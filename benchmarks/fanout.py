@@ -37,12 +37,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import resource
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +49,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._support import report_to_parent, run_measured, sqlite_bytes, sqlite_connect  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # inside teplo's window (20..25), 12:00 in Kyiv
 PERIOD = "2026-11"
@@ -122,29 +121,6 @@ def seed(db_path: Path, chats: int) -> float:
     return time.perf_counter() - started
 
 
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as stat:
-        values = [int(value) for value in stat.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values) - idle, sum(values)
-
-
-def others_cores(before: tuple[int, int], after: tuple[int, int], own_cpu: float, wall: float) -> float:
-    """Cores the rest of the machine kept busy meanwhile (other processes disturb the timing)."""
-    machine = (after[0] - before[0]) / max(after[1] - before[1], 1) * (os.cpu_count() or 1)
-    return max(machine - own_cpu / wall, 0.0)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 # --- the scenarios (child processes) --------------------------------------------------------------
 
 
@@ -160,10 +136,7 @@ def notice_texts() -> tuple[dict[str, str], str]:
 
 
 def run_baseline(db_path: str, texts: dict[str, str], default: str) -> int:
-    connection = sqlite3.connect(db_path, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    connection = sqlite_connect(db_path)
     cases = " ".join("WHEN ? THEN json_object('text', ?)" for _ in texts)
     parameters: list[Any] = [value for locale, text in texts.items() for value in (locale, text)]
     parameters.append(texts[default])
@@ -233,9 +206,7 @@ def child(scenario: str, db_path: str) -> None:
     started = time.perf_counter()
     baseline = scenario == "baseline"
     rows = run_baseline(db_path, texts, default) if baseline else run_product(scenario, db_path)
-    seconds = time.perf_counter() - started
-    peak = peak_rss_mb()
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": peak}), flush=True)
+    report_to_parent({"rows": rows, "seconds": time.perf_counter() - started})
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -251,12 +222,7 @@ def outbox_rows(db_path: Path) -> tuple[int, int]:
 
 
 def file_mb(db_path: Path) -> float:
-    connection = sqlite3.connect(db_path)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
-    return db_path.stat().st_size / 1e6
+    return sqlite_bytes(db_path) / 1e6
 
 
 def main() -> None:
@@ -300,19 +266,8 @@ def main() -> None:
         for scenario in ["baseline", *scenarios]:
             db_path = workdir / f"{scenario}.db"
             shutil.copy(seeded, db_path)
-            started, ticks = time.perf_counter(), cpu_ticks()
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            output = subprocess.run(
-                [sys.executable, __file__, "--child", scenario, str(db_path)],
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
-            figures = json.loads(output.stdout.strip().splitlines()[-1])
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
-            others = others_cores(ticks, cpu_ticks(), cpu, time.perf_counter() - started)
+            figures = run_measured(__file__, "--child", scenario, str(db_path))
+            others = figures["others"]
             rows, chats = outbox_rows(db_path)
             grown = file_mb(db_path) - seeded_mb
             db_path.unlink()

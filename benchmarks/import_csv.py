@@ -26,12 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
 import os
-import resource
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,35 +38,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._support import report_to_parent, run_measured, sqlite_bytes, sqlite_connect  # noqa: E402
+
 BATCH = 1000  # rows per transaction, as `utilibot import` writes them
 PROVIDERS = ("teplo", "voda")
 STREETS = ("вул. Шевченка", "просп. Перемоги", "вул. Садова", "бульв. Лесі Українки", "вул. Хрещатик")
 SURNAMES = ("Шевченко", "Коваль", "Бондаренко", "Ткаченко", "Кравченко", "Олійник", "Мельник", "Лисенко")
 NAMES = ("Тарас Григорович", "Олена Петрівна", "Ігор Миколайович", "Марія Іванівна")
 METER_KINDS = (("hot_water", "m3"), ("cold_water", "m3"), ("electricity", "kWh"), ("heat", "Gcal"))
-
-
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as stat:
-        values = [int(value) for value in stat.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values) - idle, sum(values)
-
-
-def others_cores(before: tuple[int, int], after: tuple[int, int], own_cpu: float, wall: float) -> float:
-    """Cores the rest of the machine kept busy meanwhile (other processes disturb the timing)."""
-    machine = (after[0] - before[0]) / max(after[1] - before[1], 1) * (os.cpu_count() or 1)
-    return max(machine - own_cpu / wall, 0.0)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 # --- the files ------------------------------------------------------------------------------------
@@ -195,14 +171,6 @@ def child_import(db_path: str, accounts: str, meters: str) -> dict[str, Any]:
     return asyncio.run(run())
 
 
-def _connect(db_path: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(db_path, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    return connection
-
-
 def _batches(path: str) -> Any:
     with open(path, newline="", encoding="utf-8") as file:
         reader = csv.reader(file)
@@ -218,7 +186,7 @@ def _batches(path: str) -> Any:
 
 
 def child_baseline(db_path: str, accounts: str, meters: str) -> dict[str, Any]:
-    connection = _connect(db_path)
+    connection = sqlite_connect(db_path)
     stamp = "2026-11-24 10:00:00.000000"  # what SQLAlchemy stores for updated_at
     figures: dict[str, Any] = {}
     started, count = time.perf_counter(), 0
@@ -259,27 +227,11 @@ def child_baseline(db_path: str, accounts: str, meters: str) -> dict[str, Any]:
 
 def child(mode: str, db_path: str, accounts: str, meters: str) -> None:
     work = child_baseline if mode == "baseline" else child_import
-    figures = work(db_path, accounts, meters)
-    figures["peak_rss_mb"] = peak_rss_mb()
-    print(json.dumps(figures), flush=True)
+    report_to_parent(work(db_path, accounts, meters))
 
 
 def run_child(mode: str, db_path: Path, accounts: Path, meters: Path) -> dict[str, Any]:
-    started, ticks = time.perf_counter(), cpu_ticks()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(db_path), str(accounts), str(meters)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    figures = json.loads(output.stdout.strip().splitlines()[-1])
-    figures["wall"] = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
-    figures["others"] = others_cores(ticks, cpu_ticks(), cpu, figures["wall"])
-    return figures
+    return run_measured(__file__, "--child", mode, str(db_path), str(accounts), str(meters))
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -297,12 +249,7 @@ def counts(db_path: Path) -> tuple[int, int]:
 
 
 def size_mb(db_path: Path) -> float:
-    connection = sqlite3.connect(db_path)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
-    return db_path.stat().st_size / 1e6
+    return sqlite_bytes(db_path) / 1e6
 
 
 def line(name: str, figures: dict[str, Any], base: dict[str, Any] | None, rows: dict[str, int]) -> None:

@@ -29,7 +29,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,12 +36,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._support import sqlite_bytes  # noqa: E402
 from benchmarks.throughput import bench_config, cycle_steps, seed_accounts  # noqa: E402
 from handlers.types import Incoming  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
+from tests.pg import create_database, default_admin_url, drop_database  # noqa: E402
 
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 FIRST_CHAT_KEY = 300_000_000
 CONCURRENCY = 200
 LOCALES = ("uk", "ru", "en", "zh")
@@ -57,15 +57,6 @@ def settle() -> tuple[int, int]:
     """(RSS, Python's allocated blocks) after a full collection."""
     gc.collect()
     return rss_bytes(), sys.getallocatedblocks()
-
-
-def sqlite_bytes(path: Path) -> int:
-    connection = sqlite3.connect(path)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
-    return path.stat().st_size
 
 
 # --- 1. the database --------------------------------------------------------------------------------
@@ -131,8 +122,9 @@ async def database_per_chat(workdir: Path, count: int, pg_admin: str) -> None:
         f"ratio {per_chat / baseline:.2f} to the row's own {baseline} B of values",
         flush=True,
     )
-    pg = await pg_database(pg_admin)
-    if pg is None:
+    try:
+        pg = await create_database(pg_admin, "utilibot_bench")
+    except Exception:
         print("idle chat in PostgreSQL  skipped: not reachable", flush=True)
         return
     from sqlalchemy import text
@@ -148,7 +140,7 @@ async def database_per_chat(workdir: Path, count: int, pg_admin: str) -> None:
             after = (await connection.execute(size)).scalar_one()
     finally:
         await db.dispose()
-        await pg_drop(pg_admin, pg)
+        await drop_database(pg_admin, pg)
     per_chat = (after - before) / count
     print(
         f"idle chat in PostgreSQL  {per_chat:7.1f} B/chat  "
@@ -156,36 +148,6 @@ async def database_per_chat(workdir: Path, count: int, pg_admin: str) -> None:
         f"ratio {per_chat / baseline:.2f} to the row's own {baseline} B of values (table + indexes + TOAST)",
         flush=True,
     )
-
-
-async def pg_database(admin_url: str) -> str | None:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    name = f"utilibot_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = Database(admin_url)
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:
-        return None
-    finally:
-        await admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def pg_drop(admin_url: str, url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    admin = Database(admin_url)
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 # --- 2. the process ---------------------------------------------------------------------------------
@@ -293,7 +255,7 @@ def main() -> None:
     )
     parser.add_argument("--chats", type=int, default=100_000, help="idle chats for the database figure")
     parser.add_argument("--conversations", type=int, default=10_000, help="conversations in the process")
-    parser.add_argument("--pg-url", default=os.environ.get("UTILIBOT_TEST_PG_URL") or PG_DEFAULT)
+    parser.add_argument("--pg-url", default=default_admin_url())
     args = parser.parse_args()
     import logging
 

@@ -41,17 +41,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import logging
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -62,11 +59,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._support import FakeAPIProcess, cpu_ticks, others_cores, serve_fake_api  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI  # noqa: E402
 
 RESIDENTS = 200
 ECHO_FIRST_CHAT = 100_000_000
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 STEP_TIMEOUT = 30.0  # a step not answered within this is counted as lost
 PACED_SHARE = 0.5  # of the echo bot's rate: the goal's load
 FALLBACK_SHARES = (0.8, 0.5)  # of the bot's own maximum, when the goal's load is beyond it
@@ -260,54 +257,24 @@ async def calibrate(api: BenchAPI, spec: dict[str, Any]) -> list[str]:
     return problems
 
 
-async def serve() -> None:
-    """Child mode: the fake Bot API and the residents; commands (JSON lines) on stdin."""
-    gc.disable()  # see delivery_rate.py: the fake's own collector pauses are not the bot's
-    api = BenchAPI()
-    print(await api.start(), flush=True)
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line or line.strip() == "quit":
-            break
-        spec = json.loads(line)
-        if spec["cmd"] == "calibrate":
-            result: Any = await calibrate(api, spec)
-        else:
-            result = await run_phase(api, spec)
-        api.residents = {}
-        gc.collect()
-        print(json.dumps(result), flush=True)
-    await api.stop()
+async def answer(api: BenchAPI, command: str) -> str:
+    """The child's answer to a command (a JSON spec): calibrate, or run one phase."""
+    spec = json.loads(command)
+    if spec["cmd"] == "calibrate":
+        result: Any = await calibrate(api, spec)
+    else:
+        result = await run_phase(api, spec)
+    api.residents = {}
+    gc.collect()
+    return json.dumps(result)
 
 
-class Driver:
+class Driver(FakeAPIProcess):
     """The child process: fake Bot API + residents."""
 
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        assert self.process.stdout is not None
-        self.base_url = self.process.stdout.readline().strip()
-
     async def ask(self, spec: dict[str, Any]) -> Any:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(spec) + "\n")
-        self.process.stdin.flush()
-        line = await asyncio.get_running_loop().run_in_executor(None, self.process.stdout.readline)
+        line = await asyncio.get_running_loop().run_in_executor(None, self.command, json.dumps(spec))
         return json.loads(line)
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self.process.stdin.write("quit\n")
-            self.process.stdin.flush()
-        self.process.wait(10)
 
 
 # --- the bots (this process) ----------------------------------------------------------------------
@@ -467,14 +434,6 @@ class UtiliBot:
 # --- phases and the report ------------------------------------------------------------------------
 
 
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as stat:
-        values = [int(value) for value in stat.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values) - idle, sum(values)
-
-
 @dataclass
 class Phase:
     name: str
@@ -519,12 +478,10 @@ class Bench:
             self.statements,
             self.begin_wait,
         )
-        busy, total = cpu_ticks()
+        ticks = cpu_ticks()
         figures = await driver.ask(spec)
         phase = Phase(name, figures, (time.process_time() - cpu) / (time.monotonic() - wall), rate)
-        busy_after, total_after = cpu_ticks()
-        machine = (busy_after - busy) / max(total_after - total, 1) * (os.cpu_count() or 1)
-        phase.others = max(machine - phase.cpu - figures["server_cpu"], 0.0)
+        phase.others = others_cores(ticks, cpu_ticks(), phase.cpu + figures["server_cpu"])
         if accounts is not None:
             phase.statements = (self.statements - statements) / max(figures["steps"], 1)
             phase.begin_wait = (self.begin_wait - begin_wait) / max(figures["steps"], 1)
@@ -693,43 +650,9 @@ def print_profile(profiler: Any, out: str) -> None:
     print(f"  full call tree: {out}\n", flush=True)
 
 
-async def pg_database(admin_url: str) -> tuple[str | None, str]:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from storage.database import Database
-
-    name = f"utilibot_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = Database(admin_url)
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        return None, f"{error!s:.160}"
-    finally:
-        await admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), ""
-
-
-async def pg_drop(admin_url: str, url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from storage.database import Database
-
-    admin = Database(admin_url)
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
 async def run(args: argparse.Namespace) -> None:
     bench = Bench(args)
-    driver = Driver()
+    driver = Driver(__file__)
     try:
         print(
             f"{args.residents} residents, {bench.seconds} s per phase after a {bench.warmup} s warm-up, "
@@ -744,14 +667,17 @@ async def run(args: argparse.Namespace) -> None:
                 url = f"sqlite+aiosqlite:///{Path(workdir) / 'bench.db'}"
                 await bench.utilibot(driver, "SQLite", url, echo, profile=not args.no_profile)
             if args.only in (None, "postgresql"):
-                pg_url, reason = await pg_database(args.pg_url)
-                if pg_url is None:
-                    print(f"PostgreSQL skipped: {reason}", flush=True)
+                from tests.pg import create_database, drop_database
+
+                try:
+                    pg_url = await create_database(args.pg_url, "utilibot_bench")
+                except Exception as error:
+                    print(f"PostgreSQL skipped: {error!s:.160}", flush=True)
                 else:
                     try:
                         await bench.utilibot(driver, "PostgreSQL", pg_url, echo, profile=False)
                     finally:
-                        await pg_drop(args.pg_url, pg_url)
+                        await drop_database(args.pg_url, pg_url)
     finally:
         driver.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -787,7 +713,7 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=RESIDENTS, help="concurrent chats (default 200)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], help="one database only")
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled run")
-    parser.add_argument("--pg-url", default=os.environ.get("UTILIBOT_TEST_PG_URL") or PG_DEFAULT)
+    parser.add_argument("--pg-url", help="default: $UTILIBOT_TEST_PG_URL or the local postgres")
     parser.add_argument(
         "--profile-out",
         default=str(Path(tempfile.gettempdir()) / "utilibot-throughput-profile.txt"),
@@ -795,8 +721,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve())
+        asyncio.run(serve_fake_api(BenchAPI, answer))
         return
+    from tests.pg import default_admin_url
+
+    args.pg_url = args.pg_url or default_admin_url()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(args))
 

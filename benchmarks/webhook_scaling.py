@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import random
@@ -42,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,19 +49,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from benchmarks._support import FakeAPIProcess, busy_share, cpu_ticks, serve_fake_api  # noqa: E402
 from bot.channels.telegram import SECRET_HEADER  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.importer import import_csv  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-from storage.models import Base  # noqa: E402
-from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN, free_port  # noqa: E402
+from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN, FakeTelegramAPI, free_port  # noqa: E402
+from tests.pg import create_database, default_admin_url, drop_database, migrate, truncate_all  # noqa: E402
 
 DEMO = ROOT / "bot" / "demo"
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 SECRET = "benchmark-secret"
 PATH = "/telegram"
 CONVERSATION = [
@@ -79,48 +75,18 @@ TICK = os.sysconf("SC_CLK_TCK")
 # --- the fake Bot API in its own process ----------------------------------------------------------
 
 
-async def serve() -> None:
-    """Child mode: serve the fake API until stdin closes; its CPU is measured from outside."""
-    from tests.fakes.telegram_api import FakeTelegramAPI
-
-    gc.disable()  # it keeps every call: its collector's passes would grow through the run
-    api = FakeTelegramAPI()
-    print(await api.start(), flush=True)
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line or line.strip() == "quit":
-            break
-        if line.strip() == "forget":
-            api.calls.clear()
-            api.sent.clear()
-            print("ok", flush=True)
-    await api.stop()
+async def forget_calls(api: FakeTelegramAPI, command: str) -> str | None:
+    """The child's answer to 'forget': it drops the calls it keeps (its CPU is measured from outside)."""
+    if command != "forget":
+        return None
+    api.calls.clear()
+    api.sent.clear()
+    return "ok"
 
 
-class FakeServer:
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        assert self.process.stdout is not None
-        self.base_url = self.process.stdout.readline().strip()
-
+class FakeServer(FakeAPIProcess):
     def forget(self) -> None:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("forget\n")
-        self.process.stdin.flush()
-        self.process.stdout.readline()
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("quit\n")
-        self.process.stdin.flush()
-        self.process.wait(10)
+        self.command("forget")
 
 
 # --- CPU accounting from /proc --------------------------------------------------------------------
@@ -145,13 +111,6 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
 @dataclass
 class CpuSnapshot:
     web: dict[int, float]
@@ -168,7 +127,7 @@ class CpuSnapshot:
             postgres={pid: cpu_seconds(pid) for pid in postgres_pids()},
             fake=cpu_seconds(fake_pid),
             generator=times.user + times.system,
-            machine=machine_ticks(),
+            machine=cpu_ticks(),
         )
 
 
@@ -187,13 +146,12 @@ class CpuUse:
 
     @classmethod
     def between(cls, before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
-        busy = (after.machine[0] - before.machine[0]) / max(after.machine[1] - before.machine[1], 1)
         return cls(
             web=sum(after.web[pid] - before.web.get(pid, 0.0) for pid in after.web),
             postgres=sum(seconds - before.postgres.get(pid, 0.0) for pid, seconds in after.postgres.items()),
             fake=after.fake - before.fake,
             generator=after.generator - before.generator,
-            machine_busy=busy,
+            machine_busy=busy_share(before.machine, after.machine),
         )
 
 
@@ -280,9 +238,7 @@ def write_config(path: Path, db_url: str, api_url: str, port: int) -> Path:
 
 
 async def prepare(db: Database, config_path: Path) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-    async with db.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await truncate_all(db)
     config = load_config(str(config_path))
     await import_csv(db, config, "accounts", DEMO / "accounts.csv")
 
@@ -372,41 +328,10 @@ def report(result: Result, baseline: Result) -> None:
     )
 
 
-# --- the database ---------------------------------------------------------------------------------
-
-
-async def create_database(admin_url: str) -> str:
-    name = f"utilibot_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = Database(admin_url)
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    try:
-        await upgrade(db)
-    finally:
-        await db.dispose()
-    return url
-
-
-async def drop_database(admin_url: str, url: str) -> None:
-    admin = Database(admin_url)
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            name = make_url(url).database
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
 async def run(admin_url: str, counts: list[int], chats: int, concurrency: int, repeat: int) -> list[Result]:
-    url = await create_database(admin_url)
-    server = FakeServer()
+    url = await create_database(admin_url, "utilibot_bench")
+    await migrate(url)
+    server = FakeServer(__file__)
     results: list[Result] = []
     db = Database(url)
     print(
@@ -451,13 +376,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--pg-url",
-        default=os.environ.get("UTILIBOT_TEST_PG_URL") or PG_DEFAULT,
+        default=default_admin_url(),
         help="an admin URL; a database is created for the run and dropped after "
         "(default: $UTILIBOT_TEST_PG_URL or %(default)s)",
     )
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve())
+        asyncio.run(serve_fake_api(FakeTelegramAPI, forget_calls))
         return
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(args.pg_url, args.processes, args.chats, args.concurrency, args.repeat))

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.config import Config, parse_config
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.models import Base
-
-PG_ENV = "UTILIBOT_TEST_PG_URL"
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+from tests.pg import create_database, default_admin_url, drop_database, migrate, truncate_all
 
 TEST_CONFIG: dict[str, Any] = {
     "bot": {"default_locale": "uk", "max_verification_failures": 3, "timezone": "Europe/Kyiv"},
@@ -91,40 +85,14 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def _pg_admin_url() -> str:
-    return os.environ.get(PG_ENV) or PG_DEFAULT
-
-
 async def _pg_create() -> tuple[str | None, str]:
-    admin_url = _pg_admin_url()
-    name = f"utilibot_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = Database(admin_url)
+    admin_url = default_admin_url()
     try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = await create_database(admin_url, "utilibot_test")
     except Exception as error:
         return None, f"PostgreSQL not reachable at {make_url(admin_url).render_as_string()}: {error!s:.120}"
-    finally:
-        await admin.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    database = Database(url)
-    try:
-        await upgrade(database)
-    finally:
-        await database.dispose()
+    await migrate(url)
     return url, ""
-
-
-async def _pg_drop(url: str) -> None:
-    admin = Database(_pg_admin_url())
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            name = make_url(url).database
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 def _in_thread(coroutine: Any) -> Any:
@@ -146,7 +114,7 @@ def pg_url() -> Iterator[str]:
     if url is None:
         pytest.skip(f"PostgreSQL tests skipped: {reason}")
     yield url
-    _in_thread(_pg_drop(url))
+    _in_thread(drop_database(default_admin_url(), url))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -157,8 +125,6 @@ async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await upgrade(database)
     else:
         database = Database(request.getfixturevalue("pg_url"))
-        tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-        async with database.engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await truncate_all(database)
     yield database
     await database.dispose()

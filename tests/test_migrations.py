@@ -8,7 +8,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,39 +17,15 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from storage.database import Database
 from storage.migrate import current_revision, downgrade, head_revision, revisions, upgrade
 from storage.models import Base
-from tests.conftest import _pg_admin_url
+from tests.pg import create_database, default_admin_url, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 REVISIONS = revisions()
 PREVIOUS = REVISIONS[:-1]  # every revision an existing installation may be at
-
-
-async def _create_pg_database() -> str:
-    admin = Database(_pg_admin_url())
-    name = f"utilibot_migr_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-    return make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
-
-
-async def _drop_pg_database(url: str) -> None:
-    admin = Database(_pg_admin_url())
-    try:
-        async with admin.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            name = make_url(url).database
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -60,11 +35,11 @@ async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
     request.getfixturevalue("pg_url")  # skips with the reason when PostgreSQL is not reachable
-    url = await _create_pg_database()
+    url = await create_database(default_admin_url(), "utilibot_migr")
     try:
         yield url
     finally:
-        await _drop_pg_database(url)
+        await drop_database(default_admin_url(), url)
 
 
 async def schema_diff(db: Database) -> list[Any]:

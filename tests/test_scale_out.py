@@ -44,8 +44,9 @@ from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database
 from storage.importer import import_csv
-from storage.models import Base, Binding, Chat, InboxUpdate
+from storage.models import Binding, Chat, InboxUpdate
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN, FakeTelegramAPI, fake_telegram, free_port
+from tests.pg import opened, truncate_all
 from tests.test_delivery import add_chats, broadcast_row, busiest_window, queue_broadcast
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,13 +117,8 @@ def write_config(
 
 async def reset(url: str) -> None:
     """Empty every table of the (already migrated) PostgreSQL test database."""
-    db = Database(url)
-    try:
-        tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-        async with db.engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    finally:
-        await db.dispose()
+    async with opened(url) as db:
+        await truncate_all(db)
 
 
 class BotProcess:
