@@ -293,12 +293,15 @@ class _Lane:
 
     async def run(self, halt: asyncio.Event) -> None:
         dispatcher = asyncio.create_task(self._dispatch())
-        flusher = asyncio.create_task(self._flush_forever())
+        flusher = asyncio.create_task(self._flush_forever(halt))
         try:
             await halt.wait()
         finally:
-            for task in (dispatcher, flusher):
-                task.cancel()
+            # The flusher stops by itself once halted, never in the middle of writing: a cancelled
+            # asyncpg statement can fail the rollback with an ordinary exception, which the flush
+            # would take for a failed write — and carry on flushing forever.
+            halt.set()
+            dispatcher.cancel()
             await asyncio.gather(dispatcher, flusher, return_exceptions=True)
             await self._wind_down()
 
@@ -490,9 +493,8 @@ class _Lane:
 
     # recording
 
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.flush_interval)
+    async def _flush_forever(self, halt: asyncio.Event) -> None:
+        while not await _pause(self.settings.flush_interval, halt):
             await self.flush()
 
     async def flush(self) -> None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert, select
 
+import scheduler.delivery
 from bot.domain.broadcast import BroadcastTextError, parse_texts
 from scheduler.delivery import (
     DeliveryLoop,
@@ -374,6 +375,41 @@ async def test_one_chat_gets_at_most_about_one_message_per_second(db):
 
 
 # --- cancellation and the operator's live progress ----------------------------------------------
+
+
+async def test_stopping_never_cuts_a_result_write_short(db, monkeypatch: pytest.MonkeyPatch):
+    """A write of results in progress when delivery stops is finished, not cancelled.
+
+    A cancelled asyncpg statement can surface as an ordinary exception (the rollback finds the
+    connection busy); taken for a failed write, it once kept the flusher looping forever, so that
+    stopping hung. Here a cancelled write fails just that way, and stopping must still be prompt.
+    """
+    await add_chats(db, 5)
+    clock = daytime()
+    original = scheduler.delivery._Tally.write
+    writes: list[str] = []
+
+    async def slow_write(self: Any, uow: Any, now: datetime) -> list[int]:
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            writes.append("cancelled")
+            raise RuntimeError("cannot perform operation: another operation is in progress") from None
+        writes.append("written")
+        return await original(self, uow, now)
+
+    monkeypatch.setattr(scheduler.delivery._Tally, "write", slow_write)
+    async with fake_telegram() as api:
+        broadcast_id, _ = await queue_broadcast(db, {"en": "Water is off"}, clock())
+        async with delivering(db, api, 50, clock):
+            await wait_until(lambda: _true(len(api.sent) == 5))
+            await asyncio.sleep(0.2)  # a result write is under way now
+    assert "cancelled" not in writes and "written" in writes
+    assert (await broadcast_row(db, broadcast_id)).sent_count == 5
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_cancel_a_running_broadcast_with_live_progress(any_db):
