@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.unit_of_work import UnitOfWork
+from storage.writer_turns import WriterTurns
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -63,9 +64,10 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._turns = WriterTurns(SQLITE_BUSY_TIMEOUT_MS / 1000) if self.dialect == "sqlite" else None
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self._sessions())
+        return UnitOfWork(self._sessions(), self._turns)
 
     async def optimize(self) -> None:
         """Refresh SQLite's query planner statistics (daily housekeeping; worth it after a big import).

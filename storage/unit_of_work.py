@@ -15,13 +15,16 @@ from storage.repositories.outbox import OutboxRepository
 from storage.repositories.readings import ReadingRepository
 from storage.repositories.reminders import ReminderRepository
 from storage.repositories.verification import VerificationRepository
+from storage.writer_turns import WriterTurns
 
 
 class UnitOfWork:
     """``async with db.unit_of_work() as uow: ...; await uow.commit()`` — rolled back unless committed."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, turns: WriterTurns | None = None) -> None:
         self.session = session
+        self._turns = turns  # SQLite: one writer at a time (storage/writer_turns.py)
+        self._has_turn = False
         self.accounts = AccountRepository(session)
         self.billing = BillingRepository(session)
         self.chats = ChatRepository(session)
@@ -33,6 +36,8 @@ class UnitOfWork:
         self.reminders = ReminderRepository(session)
 
     async def __aenter__(self) -> UnitOfWork:
+        if self._turns is not None:
+            self._has_turn = await self._turns.take()
         return self
 
     async def __aexit__(
@@ -42,10 +47,20 @@ class UnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         # Closing rolls back whatever was not committed, without expiring the objects already loaded.
-        await self.session.close()
+        try:
+            await self.session.close()
+        finally:
+            self._end_turn()
 
     async def commit(self) -> None:
         await self.session.commit()
+        self._end_turn()  # the transaction is over: the next writer may start
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self._end_turn()
+
+    def _end_turn(self) -> None:
+        if self._has_turn and self._turns is not None:
+            self._has_turn = False
+            self._turns.give_back()
