@@ -292,14 +292,15 @@ class _Lane:
     # running
 
     async def run(self, halt: asyncio.Event) -> None:
-        dispatcher = asyncio.create_task(self._dispatch())
+        dispatcher = asyncio.create_task(self._dispatch(halt))
         flusher = asyncio.create_task(self._flush_forever(halt))
         try:
             await halt.wait()
         finally:
-            # The flusher stops by itself once halted, never in the middle of writing: a cancelled
-            # asyncpg statement can fail the rollback with an ordinary exception, which the flush
-            # would take for a failed write — and carry on flushing forever.
+            # Both loops end by themselves once halted; the cancel only cuts the dispatcher's wait
+            # short. A cancellation alone is not enough: Python 3.11's wait_for loses one that
+            # arrives as the awaited event is set, and a cancelled asyncpg statement can fail the
+            # rollback with an ordinary exception, which the flush would take for a failed write.
             halt.set()
             dispatcher.cancel()
             await asyncio.gather(dispatcher, flusher, return_exceptions=True)
@@ -310,8 +311,8 @@ class _Lane:
         self._next_claim_at = 0.0
         self.wake.set()
 
-    async def _dispatch(self) -> None:
-        while True:
+    async def _dispatch(self, halt: asyncio.Event) -> None:
+        while not halt.is_set():
             self._maybe_refill()
             unit = self._next_unit()
             if unit is None:
