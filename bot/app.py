@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Config
 from bot.roles import AlreadyPolling, PollerLock, Role, telegram_bot_id
+from bot.waiting import pause
 from handlers.engine import Engine
 from scheduler.delivery import build_delivery, enabled_channels
 from scheduler.service import build_scheduler
@@ -150,8 +151,7 @@ async def _guard_poller(lock: PollerLock, halt: asyncio.Event, lost: list[str]) 
     """Keep the poller lock: when its connection breaks, take it again; if another process took it
     meanwhile, stop this one (two pollers would keep cutting each other off)."""
     while not halt.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(halt.wait(), POLLER_LOCK_CHECK_INTERVAL)
+        await pause(POLLER_LOCK_CHECK_INTERVAL, halt)
         if halt.is_set() or await lock.still_held():
             continue
         try:

@@ -31,20 +31,17 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from bot.config import CONFIG_ENV, Config, ConfigError, load_config
+from bot.cli_common import CliError, add_config_option, open_database
+from bot.config import Config, ConfigError, load_config
 from bot.domain.broadcast import BroadcastTextError, BroadcastTexts, parse_texts
+from bot.waiting import pause
 from scheduler.delivery import build_delivery, enabled_channels, quiet_hours_from_config
 from storage.database import Database
-from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Broadcast
 from storage.repositories.broadcasts import Audience, progress_of
 
 FOLLOW_INTERVAL = 0.5
 RECENT = 10
-
-
-class CliError(Exception):
-    """A usage or setup problem; the message says what to do (exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +62,6 @@ class BroadcastOptions:
 # --- argument parsing ---------------------------------------------------------------------------
 
 
-def _config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", metavar="FILE", help=f"config file (TOML); default: ${CONFIG_ENV}")
-
-
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `broadcast` and `broadcast-status` on the main CLI's subcommands."""
     send = commands.add_parser(
@@ -79,7 +72,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "The text file holds one text for everyone, or one per language: lines 'uk: ...' or a "
         "line '[uk]' start a language's text.",
     )
-    _config_option(send)
+    add_config_option(send)
     send.add_argument("--text-file", required=True, type=Path, metavar="FILE", help="the message (UTF-8)")
     send.add_argument("--provider", metavar="ID", help="only chats bound to an account of this provider")
     send.add_argument("--address-contains", metavar="TEXT", help="only accounts whose address contains TEXT")
@@ -98,7 +91,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         description="Without ID: the recent broadcasts. With ID: its figures; --follow shows a progress "
         "bar until it is finished (delivering in this process when no other one does); --cancel stops it.",
     )
-    _config_option(status)
+    add_config_option(status)
     status.add_argument("id", nargs="?", type=int, help="broadcast number")
     status.add_argument("--follow", action="store_true", help="show progress until it is finished")
     status.add_argument("--cancel", action="store_true", help="cancel it (messages not yet sent are dropped)")
@@ -200,20 +193,6 @@ def _creator() -> str:
 
 
 # --- the commands -------------------------------------------------------------------------------
-
-
-async def open_database(config: Config) -> Database:
-    db = Database(config.database.url, echo=config.database.echo)
-    if db.dialect == "sqlite":
-        await upgrade(db)
-        return db
-    current, head = await current_revision(db), head_revision()
-    if current != head:
-        await db.dispose()
-        raise CliError(
-            f"database schema is at {current or 'none'}, needs {head}: run `utilibot db upgrade` first"
-        )
-    return db
 
 
 async def broadcast(
@@ -475,8 +454,7 @@ async def _watch(
             announced = True
         if delivery.done() and delivery.exception() is not None:
             raise delivery.exception()  # type: ignore[misc]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(interrupted.wait(), FOLLOW_INTERVAL)
+        await pause(FOLLOW_INTERVAL, interrupted)
     return broadcast
 
 

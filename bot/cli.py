@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bot.app import Application, StartupError
+from bot.cli_common import add_config_option
 from bot.config import CONFIG_ENV, Config, ConfigError, load_config
 from bot.readings_export import COLUMNS as EXPORT_COLUMNS
 from bot.roles import ROLE_CHOICES
@@ -22,15 +23,6 @@ log = logging.getLogger("utilibot")
 
 IMPORT_KINDS = ("accounts", "meters", "charges", "payments")  # the order rows depend on each other
 MAX_ERRORS_SHOWN = 200
-
-
-def _add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--config",
-        metavar="FILE",
-        help=f"config file (TOML); default: ${CONFIG_ENV}",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(several processes on one PostgreSQL database). Stops cleanly on SIGINT/SIGTERM. "
         "An SQLite database is upgraded automatically.",
     )
-    _add_config_option(run)
+    add_config_option(run)
     run.add_argument(
         "--role",
         choices=ROLE_CHOICES,
@@ -78,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "line number and reason while good rows are kept. Exit code 0 when every row was accepted, "
         "1 when some were rejected, 2 when a file could not be read at all.",
     )
-    _add_config_option(importer)
+    add_config_option(importer)
     for kind in IMPORT_KINDS:
         importer.add_argument(f"--{kind}", type=Path, metavar="FILE", help=f"{kind}.csv to import")
 
@@ -88,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Writes the readings accepted inside the period's window: one row per meter and zone, "
         "the latest correction wins. Columns: " + ", ".join(EXPORT_COLUMNS) + ".",
     )
-    _add_config_option(export)
+    add_config_option(export)
     export.add_argument("--period", required=True, metavar="YYYY-MM", help="the billing period")
     export.add_argument("--provider", metavar="ID", help="only this provider (default: all)")
     export.add_argument(
@@ -103,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Registers [viber] webhook_url with Viber. Viber calls the URL back at once, so the bot "
         "(`utilibot run`) must already be running and reachable there; `utilibot run` also registers it.",
     )
-    _add_config_option(set_webhook)
+    add_config_option(set_webhook)
 
     from bot.broadcast_cli import add_parsers as add_broadcast_parsers
 
@@ -119,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply migrations up to the latest revision (idempotent)",
         description="Applies Alembic migrations up to the latest revision. Safe to run repeatedly.",
     )
-    _add_config_option(upgrade)
+    add_config_option(upgrade)
     return parser
 
 

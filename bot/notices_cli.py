@@ -22,18 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.config import CONFIG_ENV, Config, ConfigError, load_config
+from bot.cli_common import CliError, add_config_option, open_database
+from bot.config import Config, ConfigError, load_config
 from scheduler.notices import JobSpec, job_specs, next_run, notice_problems
 from scheduler.reminders import ReminderError, ReminderSettings, release_time, resolve, run_named
-from storage.database import Database
-from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import NoticeRun
 
 COLUMNS = ("NAME", "SCHEDULE", "NEXT RUN", "LAST RUN", "PERIOD", "QUEUED")
-
-
-class CliError(Exception):
-    """A usage or setup problem; the message says what to do (exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +72,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     run.add_argument("name", metavar="NAME", help="e.g. teplo:window-opens or teplo:fraud-warning")
     run.add_argument("--period", required=True, metavar="YYYY-MM", help="the month it is for")
     for parser in (listing, run):
-        parser.add_argument(
-            "-c", "--config", metavar="FILE", help=f"config file (TOML); default: ${CONFIG_ENV}"
-        )
+        add_config_option(parser)
 
 
 def run_command(args: argparse.Namespace, config: Config, out: TextIO = sys.stdout) -> int:
@@ -98,20 +91,6 @@ def run_command(args: argparse.Namespace, config: Config, out: TextIO = sys.stdo
 
 
 # --- the commands -------------------------------------------------------------------------------
-
-
-async def open_database(config: Config) -> Database:
-    db = Database(config.database.url, echo=config.database.echo)
-    if db.dialect == "sqlite":
-        await upgrade(db)
-        return db
-    current, head = await current_revision(db), head_revision()
-    if current != head:
-        await db.dispose()
-        raise CliError(
-            f"database schema is at {current or 'none'}, needs {head}: run `utilibot db upgrade` first"
-        )
-    return db
 
 
 def _moment(moment: datetime | None, config: Config, spec: JobSpec) -> str:

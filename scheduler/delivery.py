@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo
 from bot.config import Config
 from bot.domain.broadcast import text_for
 from bot.i18n import translator
+from bot.waiting import pause
 from scheduler.rate_limit import ChatSpacing, RateLimiter
 from storage.database import Database
 from storage.models import Broadcast
@@ -495,7 +496,7 @@ class _Lane:
     # recording
 
     async def _flush_forever(self, halt: asyncio.Event) -> None:
-        while not await _pause(self.settings.flush_interval, halt):
+        while not await pause(self.settings.flush_interval, halt):
             await self.flush()
 
     async def flush(self) -> None:
@@ -635,7 +636,7 @@ class DeliveryLoop:
             if not announced:
                 log.info("delivery: another process is delivering the outbox; standing by")
                 announced = True
-            if await _pause(self.settings.role_retry, stop):
+            if await pause(self.settings.role_retry, stop):
                 return False
         return False
 
@@ -779,15 +780,6 @@ def _freeze_long_lived_objects() -> None:
     sending. Done once, when delivery starts (process-wide, harmless for the rest of the bot)."""
     gc.collect()
     gc.freeze()
-
-
-async def _pause(seconds: float, stop: asyncio.Event) -> bool:
-    """Sleep up to ``seconds``; True as soon as ``stop`` is set."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 async def _first_of(*events: asyncio.Event) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Generic, Protocol, TypeVar
 
+from bot.waiting import pause
 from storage.database import Database
 from storage.models import InboxUpdate
 
@@ -34,15 +35,6 @@ class Job(Protocol):
 
 
 J = TypeVar("J", bound=Job)
-
-
-async def pause(seconds: float, stop: asyncio.Event) -> bool:
-    """Sleep up to ``seconds``; True as soon as ``stop`` is set."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 class InboxWorker(Generic[J]):

@@ -10,32 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
-from aiogram.methods import (
-    AnswerCallbackQuery,
-    DeleteWebhook,
-    EditMessageText,
-    GetMe,
-    GetUpdates,
-    SendMessage,
-    SendPhoto,
-    SetMyCommands,
-    SetWebhook,
-)
 from aiogram.methods.base import Response
 
 CALLED_METHODS = (
-    AnswerCallbackQuery,
-    DeleteWebhook,
-    EditMessageText,
-    GetMe,
-    GetUpdates,
-    SendMessage,
-    SendPhoto,
-    SetMyCommands,
-    SetWebhook,
+    methods.AnswerCallbackQuery,
+    methods.DeleteWebhook,
+    methods.EditMessageText,
+    methods.GetMe,
+    methods.GetUpdates,
+    methods.SendMessage,
+    methods.SendPhoto,
+    methods.SetMyCommands,
+    methods.SetWebhook,
 )
 
 RESPONSE_MODELS: dict[Any, type[Response[Any]]] = {
