@@ -7,20 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from bot.config import Config
-from scheduler.delivery import DeliveryLoop, DeliverySettings
 from scheduler.reminders import ReminderSettings, daily_checks, run_named
-from scheduler.senders import TelegramSender
 from storage.database import Database
 from storage.models import OutboxMessage
-from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI, fake_telegram
+from tests.fakes.telegram_api import FakeTelegramAPI, fake_telegram
 from tests.seed import seed
+from tests.test_delivery import delivering
 from tests.test_reminders import KYIV, add_chat, kyiv
 
 REMINDERS = ReminderSettings(channels=("telegram",))
@@ -37,29 +34,6 @@ class Clock:
 
     def jump(self, moment: datetime) -> None:
         self._base, self._t0 = moment, time.monotonic()
-
-
-@asynccontextmanager
-async def delivering(db: Database, api: FakeTelegramAPI, clock: Clock) -> AsyncIterator[DeliveryLoop]:
-    settings = DeliverySettings(
-        zone=KYIV,
-        poll_interval=0.05,
-        flush_interval=0.05,
-        progress_interval=0.2,
-        role_retry=0.1,
-        shutdown_grace=2.0,
-        startup_pause=0.0,
-        per_chat_interval=0.2,
-    )
-    loop = DeliveryLoop(db, [TelegramSender(TOKEN, api.base_url, 30)], settings, clock)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    try:
-        await asyncio.wait_for(loop.delivering.wait(), 5)
-        yield loop
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def unsettled(db: Database) -> int:
@@ -103,7 +77,7 @@ async def test_a_reminder_run_reaches_exactly_the_expected_chats_once(db: Databa
         api.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user", chat_id=8000008)
         results = await daily_checks(db, config, "teplo", opening_day, REMINDERS)
         assert results[0].queued == 5
-        async with delivering(db, api, clock):
+        async with delivering(db, api, 30, clock, zone=KYIV, per_chat_interval=0.2):
             await drained(db)
         assert per_chat(api) == {"8000001": 1, "8000002": 1, "8000003": 2}
         assert attempts_to(api, 8000008) == [403]
@@ -118,7 +92,7 @@ async def test_a_reminder_run_reaches_exactly_the_expected_chats_once(db: Databa
         # The scheduler fires again (a restart, a second process): nothing new is queued or sent.
         await daily_checks(db, config, "teplo", opening_day + timedelta(hours=3), REMINDERS)
         await daily_checks(db, config, "teplo", opening_day + timedelta(days=1), REMINDERS)
-        async with delivering(db, api, clock):
+        async with delivering(db, api, 30, clock, zone=KYIV, per_chat_interval=0.2):
             await asyncio.sleep(0.3)
             await drained(db)
         assert sum(per_chat(api).values()) == 4 and attempts_to(api, 8000008) == [403]
@@ -138,7 +112,7 @@ async def test_a_night_run_goes_out_when_the_quiet_hours_end(db: Database, confi
     async with fake_telegram() as api:
         result = await run_named(db, config, "teplo:payment-due", "2026-12", night, REMINDERS)
         assert result.queued == 1
-        async with delivering(db, api, clock):
+        async with delivering(db, api, 30, clock, zone=KYIV, per_chat_interval=0.2):
             await asyncio.sleep(0.5)
             assert per_chat(api) == {}  # 23:30 in Kyiv: held
             clock.jump(kyiv(date(2026, 12, 13), 9) + timedelta(seconds=1))
