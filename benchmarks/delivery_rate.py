@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from benchmarks._support import FakeAPIProcess, serve_fake_api  # noqa: E402
+from bot.channels.senders import TelegramSender  # noqa: E402
 from scheduler.delivery import DeliveryLoop, DeliverySettings, in_flight_window  # noqa: E402
-from scheduler.senders import TelegramSender  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Chat  # noqa: E402

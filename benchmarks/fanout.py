@@ -62,7 +62,7 @@ SCENARIOS = ("notice", "window-opens", "payment-due", "broadcast")
 
 
 def bench_config() -> Any:
-    from bot.config import parse_config
+    from domain.config import parse_config
 
     return parse_config(
         {

@@ -129,7 +129,7 @@ def write_files(directory: Path, rows: int) -> tuple[Path, Path, int]:
 
 
 def bench_config() -> Any:
-    from bot.config import parse_config
+    from domain.config import parse_config
 
     return parse_config(
         {

@@ -281,7 +281,7 @@ class Driver(FakeAPIProcess):
 
 
 def bench_config(base_url: str) -> Any:
-    from bot.config import parse_config
+    from domain.config import parse_config
 
     return parse_config(
         {

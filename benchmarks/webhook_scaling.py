@@ -53,7 +53,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from benchmarks._support import FakeAPIProcess, busy_share, cpu_ticks, serve_fake_api  # noqa: E402
 from bot.channels.telegram import SECRET_HEADER  # noqa: E402
-from bot.config import load_config  # noqa: E402
+from domain.config import load_config  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.importer import import_csv  # noqa: E402
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, TOKEN, FakeTelegramAPI, free_port  # noqa: E402

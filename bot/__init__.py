@@ -1,1 +1,1 @@
-"""utilibot: composition root, CLI, channel adapters (bot/channels) and domain rules (bot/domain)."""
+"""utilibot's top floor: composition root, CLI, channel adapters (bot/channels) and the demo."""

@@ -15,11 +15,13 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config import Config
+from bot.channels.senders import build_senders
+from bot.errors import StartupError
 from bot.roles import AlreadyPolling, PollerLock, Role, telegram_bot_id
-from bot.waiting import pause
+from domain.config import Config, enabled_channels
+from domain.waiting import pause
 from handlers.engine import Engine
-from scheduler.delivery import build_delivery, enabled_channels
+from scheduler.delivery import build_delivery
 from scheduler.service import build_scheduler
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
@@ -27,10 +29,6 @@ from storage.migrate import current_revision, head_revision, upgrade
 log = logging.getLogger(__name__)
 
 POLLER_LOCK_CHECK_INTERVAL = 10.0  # seconds between checks that the poller lock is still ours
-
-
-class StartupError(Exception):
-    """The service cannot start (or must stop); the message says what to do."""
 
 
 class Channel(Protocol):
@@ -106,8 +104,9 @@ class Application:
             if self.polls_telegram():
                 poller = await self._take_poller_lock()
             channels = self.channels() if self.role.receives else []
-            work = [build_delivery(self.config, self.db, self.clock).run] if self.role.works else []
+            work = []
             if self.role.works:
+                work.append(build_delivery(self.config, self.db, build_senders(self.config), self.clock).run)
                 scheduler = build_scheduler(self.config, self.db, self.clock)
             for channel in channels:
                 await channel.start()

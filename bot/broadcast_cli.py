@@ -1,7 +1,7 @@
 """`utilibot broadcast` and `utilibot broadcast-status`: operator broadcasts from the command line.
 
 ``broadcast`` reads the text file (one text for everyone, or one per language: see
-bot/domain/broadcast.py), prints the exact recipient count, asks for confirmation unless
+domain/broadcast.py), prints the exact recipient count, asks for confirmation unless
 ``--yes``, queues the broadcast (one transaction: after that nothing can be lost), then follows
 it with a progress bar until it is finished, or returns at once with ``--detach``. While
 following it delivers the outbox itself, unless another process (``utilibot run``) holds the
@@ -31,11 +31,13 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from bot.channels.senders import build_senders
 from bot.cli_common import CliError, add_config_option, open_database
-from bot.config import Config, ConfigError, load_config
-from bot.domain.broadcast import BroadcastTextError, BroadcastTexts, parse_texts
-from bot.waiting import pause
-from scheduler.delivery import build_delivery, enabled_channels, quiet_hours_from_config
+from domain.broadcast import BroadcastTextError, BroadcastTexts, parse_texts
+from domain.config import Config, ConfigError, enabled_channels, load_config
+from domain.quiet_hours import quiet_hours_from_config
+from domain.waiting import pause
+from scheduler.delivery import build_delivery
 from storage.database import Database
 from storage.models import Broadcast
 from storage.repositories.broadcasts import Audience, progress_of
@@ -395,7 +397,7 @@ async def follow_broadcast(
     stop = asyncio.Event()
     interrupted = asyncio.Event()
     _on_signals(interrupted)
-    loop = build_delivery(config, db)
+    loop = build_delivery(config, db, build_senders(config))
     delivery = asyncio.create_task(loop.run(stop))
     bar = tqdm(
         unit="msg", desc=f"broadcast #{broadcast_id}", file=sys.stderr, disable=None, dynamic_ncols=True

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.app import Application, StartupError
+from bot.app import Application
 from bot.cli_common import add_config_option
-from bot.config import CONFIG_ENV, Config, ConfigError, load_config
+from bot.errors import StartupError
 from bot.readings_export import COLUMNS as EXPORT_COLUMNS
 from bot.roles import ROLE_CHOICES
+from domain.config import CONFIG_ENV, Config, ConfigError, load_config
 
 log = logging.getLogger("utilibot")
 
@@ -178,8 +179,8 @@ async def _import(config: Config, files: dict[str, Path]) -> int:
 
 
 async def _export(config: Config, period: str, provider: str | None, output: str) -> int:
-    from bot.domain.windows import parse_period
     from bot.readings_export import export_readings
+    from domain.windows import parse_period
     from storage.database import Database
 
     try:
@@ -284,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _language_from_env() -> str | None:
-    from bot.i18n import resolve_locale
+    from domain.i18n import resolve_locale
 
     tag = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
     code = resolve_locale(tag, ["uk", "ru", "zh", "en"], "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bot.config import CONFIG_ENV, Config
+from domain.config import CONFIG_ENV, Config
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.cli_common import CliError, add_config_option, open_database
-from bot.config import Config, ConfigError, load_config
+from domain.config import Config, ConfigError, load_config
 from scheduler.notices import JobSpec, job_specs, next_run, notice_problems
 from scheduler.reminders import ReminderError, ReminderSettings, release_time, resolve, run_named
 from storage.models import NoticeRun

@@ -7,8 +7,8 @@ from datetime import UTC
 from decimal import Decimal
 from typing import TextIO
 
-from bot.config import Config
-from bot.domain.windows import parse_period, span_for_period
+from domain.config import Config
+from domain.windows import parse_period, span_for_period
 from storage.database import Database
 
 COLUMNS = ["provider", "account", "meter_id", "zone", "value", "previous_value", "submitted_at", "channel"]

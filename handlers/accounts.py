@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.config import ProviderConfig
-from bot.domain.localize import format_moment
-from bot.domain.text import normalize_account_number
-from bot.domain.verification import (
+from domain.config import ProviderConfig
+from domain.localize import format_moment
+from domain.text import normalize_account_number
+from domain.verification import (
     LOCKOUT_PERIOD,
     UNKNOWN_ACCOUNT,
     AccountFacts,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.domain.localize import format_day, format_money, format_period
+from domain.localize import format_day, format_money, format_period
 from handlers.accounts import provider_label
 from handlers.context import Context
 from handlers.menu import main_menu, no_account_reply

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.config import Config
-from bot.i18n import Translator, translator
+from domain.config import Config
+from domain.i18n import Translator, translator
 from handlers.types import Incoming
 from storage.models import Account, Chat
 from storage.unit_of_work import UnitOfWork

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from bot.config import Config
-from bot.i18n import resolve_locale, translator
+from domain.config import Config
+from domain.i18n import resolve_locale, translator
 from handlers import accounts, balance, help, menu, operator, payments, readings, settings, start
 from handlers.context import Context
 from handlers.routing import Router

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.config import ProviderConfig
+from domain.config import ProviderConfig
+from domain.notice_texts import catalog_notice_text
 from handlers.context import Context
 from handlers.types import Reply
-from scheduler.reminders import catalog_notice_text
 
 FRAUD_TEXT_KEY = "fraud_warning"
 

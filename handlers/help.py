@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.config import ProviderConfig
+from domain.config import ProviderConfig
 from handlers.context import Context
 from handlers.menu import menu_reply
 from handlers.routing import Router

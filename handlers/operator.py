@@ -15,14 +15,15 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from bot.domain.broadcast import MAX_TEXT_UNITS, BroadcastTextError, BroadcastTexts, parse_texts
-from bot.domain.localize import format_moment, format_number
-from bot.domain.money import parse_amount
+from domain.broadcast import MAX_TEXT_UNITS, BroadcastTextError, BroadcastTexts, parse_texts
+from domain.config import enabled_channels
+from domain.localize import format_moment, format_number
+from domain.money import parse_amount
+from domain.quiet_hours import quiet_hours_from_config
 from handlers.context import Context
 from handlers.menu import cancel_row, not_understood
 from handlers.routing import Handler, Router, action_argument, parse_id
 from handlers.types import Button, Reply
-from scheduler.delivery import enabled_channels, quiet_hours_from_config
 from storage.models import Broadcast
 from storage.repositories.broadcasts import UNFINISHED, Audience, progress_of
 

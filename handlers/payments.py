@@ -7,14 +7,14 @@ from datetime import date
 from decimal import Decimal
 from functools import partial
 
-from bot.config import ProviderConfig
-from bot.domain.chart import consumption_chart
-from bot.domain.localize import format_day, format_money, format_period, format_short_period
-from bot.domain.payment_qr import NbuQr, St00012Qr, UrlQr, build_payload, fill_link, filled_purpose
-from bot.domain.qr_image import qr_png
-from bot.domain.readings import consumption
-from bot.domain.text import fold
-from bot.domain.windows import parse_period, period_of, shift_period
+from domain.chart import consumption_chart
+from domain.config import ProviderConfig
+from domain.localize import format_day, format_money, format_period, format_short_period
+from domain.payment_qr import NbuQr, St00012Qr, UrlQr, build_payload, fill_link, filled_purpose
+from domain.qr_image import qr_png
+from domain.readings import consumption
+from domain.text import fold
+from domain.windows import parse_period, period_of, shift_period
 from handlers.accounts import provider_label
 from handlers.context import Context
 from handlers.menu import for_current_account, main_menu, menu_reply

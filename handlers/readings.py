@@ -6,11 +6,11 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from bot.config import ProviderConfig
-from bot.domain.localize import format_day, format_number, format_period
-from bot.domain.readings import ValueCheck, ValueProblem, check_value, consumption, parse_meter_value
-from bot.domain.windows import WindowSpan, window_status
-from bot.i18n import N_
+from domain.config import ProviderConfig
+from domain.i18n import N_
+from domain.localize import format_day, format_number, format_period
+from domain.readings import ValueCheck, ValueProblem, check_value, consumption, parse_meter_value
+from domain.windows import WindowSpan, window_status
 from handlers.accounts import provider_label
 from handlers.context import Context
 from handlers.menu import cancel_row, menu_reply, no_account_reply, not_understood

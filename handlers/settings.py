@@ -7,7 +7,7 @@ kind, and one tap turns them all off (or all on again). The scheduled jobs read 
 
 from __future__ import annotations
 
-from bot.i18n import N_
+from domain.i18n import N_
 from handlers.context import Context
 from handlers.routing import Router, action_argument
 from handlers.types import Button, Reply

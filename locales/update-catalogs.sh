@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pybabel extract -F locales/babel.cfg -k _ -k n_:1,2 -k N_ --no-location --sort-output \
     --project utilibot --copyright-holder "utilibot contributors" \
-    -o locales/messages.pot bot handlers scheduler storage
+    -o locales/messages.pot bot domain handlers scheduler storage
 for locale in uk ru zh en; do
     po="locales/$locale/LC_MESSAGES/messages.po"
     if [ -f "$po" ]; then

@@ -42,16 +42,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
-from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.config import Config
-from bot.domain.broadcast import text_for
-from bot.i18n import translator
-from bot.waiting import pause
+from domain.broadcast import text_for
+from domain.config import Config
+from domain.i18n import translator
+from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, quiet_hours_from_config
+from domain.waiting import pause
 from scheduler.rate_limit import ChatSpacing, RateLimiter
+from scheduler.sending import ChannelSender, DeliveryResult, Outcome, SenderLimits
 from storage.database import Database
 from storage.models import Broadcast
 from storage.process_lock import ProcessLock
@@ -68,84 +68,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# --- what a sender reports ----------------------------------------------------------------------
-
-
-class Outcome(Enum):
-    SENT = "sent"
-    RETRY = "retry"  # temporary (5xx, network): again later, up to max_attempts
-    BLOCKED = "blocked"  # the chat is gone (blocked the bot, deactivated, not found): never again
-    FAILED = "failed"  # this message cannot be delivered
-    RATE_LIMITED = "rate_limited"  # pause the whole sender retry_after seconds, then send it again
-    CANCELLED = "cancelled"  # its broadcast was cancelled before it went out
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    outcome: Outcome
-    error: str = ""
-    retry_after: float = 0.0
-
-
-@dataclass(frozen=True)
-class SenderLimits:
-    """At most ``rate`` API calls in any ``window`` seconds, each to at most ``max_receivers``."""
-
-    rate: int
-    window: float = 1.0
-    max_receivers: int = 1
-    can_edit: bool = False  # whether post() can edit an earlier message (live progress)
-
-
-class ChannelSender(Protocol):
-    """What the delivery loop needs from a messenger (see scheduler/senders.py)."""
-
-    channel: str
-    limits: SenderLimits
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def send(self, text: str, chat_keys: Sequence[str]) -> list[DeliveryResult]:
-        """One API call delivering ``text`` to every chat (at most ``limits.max_receivers``);
-        one result per chat, in order."""
-        ...
-
-    async def post(self, chat_key: str, text: str, message_id: str = "") -> tuple[DeliveryResult, str]:
-        """An operator notice: a new message, or an edit of ``message_id`` where the channel can;
-        returns the result and the message's id ('' when unknown)."""
-        ...
-
-
 # --- settings -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """Local wall-clock hours when common messages wait; ``start`` > ``end`` wraps midnight."""
-
-    start: clock_time
-    end: clock_time
-
-    def contains(self, moment: datetime, zone: ZoneInfo) -> bool:
-        local = moment.astimezone(zone).time().replace(tzinfo=None)
-        if self.start <= self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
-
-    def describe(self) -> str:
-        return f"{self.start:%H:%M}–{self.end:%H:%M}"
-
-
-DEFAULT_QUIET_HOURS = QuietHours(clock_time(21, 0), clock_time(9, 0))
-
-
-def quiet_hours_from_config(config: Config) -> QuietHours | None:
-    """``[bot] quiet_hours`` in the bot's time zone; None when start == end (quiet hours off)."""
-    configured = config.bot.quiet_hours
-    hours = QuietHours(clock_time.fromisoformat(configured.start), clock_time.fromisoformat(configured.end))
-    return None if hours.start == hours.end else hours
 
 
 def in_flight_window(rate: int) -> int:
@@ -795,33 +718,13 @@ async def _first_of(*events: asyncio.Event) -> None:
 # --- composition ----------------------------------------------------------------------------------
 
 
-def enabled_channels(config: Config) -> tuple[str, ...]:
-    """Channels the delivery loop can send to (their token is set)."""
-    channels: list[str] = []
-    if config.telegram.token:
-        channels.append("telegram")
-    if config.viber.token:
-        channels.append("viber")
-    return tuple(channels)
-
-
-def build_senders(config: Config) -> list[ChannelSender]:
-    from scheduler.senders import TelegramSender, ViberSender
-
-    senders: list[ChannelSender] = []
-    if config.telegram.token:
-        senders.append(
-            TelegramSender(
-                config.telegram.token, config.telegram.api_base_url, config.bot.delivery_rate_per_second
-            )
-        )
-    if config.viber.token:
-        senders.append(
-            ViberSender(config.viber.token, config.viber.api_base_url, config.viber.name, config.viber.avatar)
-        )
-    return senders
-
-
-def build_delivery(config: Config, db: Database, clock: Clock = utc_now, **overrides: Any) -> DeliveryLoop:
-    """The delivery loop for ``utilibot run`` (and the CLI): one lane per channel with a token."""
-    return DeliveryLoop(db, build_senders(config), DeliverySettings.from_config(config, **overrides), clock)
+def build_delivery(
+    config: Config,
+    db: Database,
+    senders: Sequence[ChannelSender],
+    clock: Clock = utc_now,
+    **overrides: Any,
+) -> DeliveryLoop:
+    """The delivery loop for ``utilibot run`` (and the CLI): one lane per sender the composition
+    root built (bot/channels), with the config's settings."""
+    return DeliveryLoop(db, list(senders), DeliverySettings.from_config(config, **overrides), clock)

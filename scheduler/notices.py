@@ -29,12 +29,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.config import SUPPORTED_LOCALES, Config, Notice, ProviderConfig
-from bot.domain.windows import period_of
+from domain.config import SUPPORTED_LOCALES, Config, Notice, ProviderConfig
+from domain.notice_texts import NOTICE_TEXTS
+from domain.windows import period_of
 from scheduler.reminders import (
     BUILTIN_KINDS,
     NOTICE_ID,
-    NOTICE_TEXTS,
     PAYMENT_DUE,
     ReminderSettings,
     daily_checks,

@@ -41,11 +41,12 @@ from functools import lru_cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.config import Config, Notice, ProviderConfig
-from bot.domain.localize import format_day, format_money, format_period
-from bot.domain.windows import WindowSpan, current_span, parse_period, period_of, span_for_period
-from bot.i18n import N_, translator
-from scheduler.delivery import DEFAULT_QUIET_HOURS, QuietHours, enabled_channels, quiet_hours_from_config
+from domain.config import Config, Notice, ProviderConfig, enabled_channels
+from domain.i18n import translator
+from domain.localize import format_day, format_money, format_period
+from domain.notice_texts import NOTICE_TEXTS, catalog_notice_text
+from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, quiet_hours_from_config
+from domain.windows import WindowSpan, current_span, parse_period, period_of, span_for_period
 from storage.database import Database
 from storage.repositories.reminders import (
     ACCOUNT_NUMBER,
@@ -65,20 +66,6 @@ PAYMENT_DUE = "payment-due"
 BUILTIN_KINDS = (WINDOW_OPENS, WINDOW_CLOSES, PAYMENT_DUE)
 NOTICE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 MIN_DAYS_FOR_CLOSING_REMINDER = 3
-
-# Catalog texts of provider notices, by the config's ``text_key``; {provider} is filled in.
-NOTICE_TEXTS: dict[str, str] = {
-    "fraud_warning": N_(
-        "Beware of fraud. {provider} never authorises anyone to collect payments on its behalf or to "
-        "pay your bills at a discount. Such offers come from fraudsters: pay only through the Pay "
-        "button in this bot, your bank's app, or at a bank or post office."
-    ),
-    "heating_application_deadline": N_(
-        "{provider}: applications to switch your heating on or off for the season are accepted until "
-        "15 October inclusive. Please apply before the deadline."
-    ),
-}
-
 
 class ReminderError(Exception):
     """A reminder cannot be run as asked (unknown name, bad period, missing text)."""
@@ -272,18 +259,6 @@ def notice_text(provider: ProviderConfig, notice: Notice, locale: str) -> str:
         fallback = notice.text.get("en") or next(iter(notice.text.values()))
         return fallback.replace("{provider}", name)
     raise ReminderError(f"notice {provider.id}:{notice.id} has neither a known text_key nor a text")
-
-
-def catalog_notice_text(text_key: str, locale: str, providers: list[ProviderConfig]) -> str:
-    """A catalog notice in ``locale`` on behalf of ``providers``, with their hotlines."""
-    tr = translator(locale)
-    names = ", ".join(provider.localized_name(locale) for provider in providers)
-    lines = [tr._(NOTICE_TEXTS[text_key], provider=names)]
-    for provider in providers:
-        if provider.hotline:
-            hotline = tr._("Hotline: {phone}", phone=provider.hotline)
-            lines.append(f"{provider.localized_name(locale)} — {hotline}" if len(providers) > 1 else hotline)
-    return "\n".join(lines)
 
 
 # --- queuing --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.config import Config
+from domain.config import Config
 from scheduler.housekeeping import purge_old_records
 from scheduler.notices import add_reminder_jobs
 from storage.database import Database

@@ -56,8 +56,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Config
-from bot.domain.text import normalize_account_number
+from domain.config import Config
+from domain.text import normalize_account_number
 from storage.database import Database
 from storage.models import Base
 from storage.upsert import insert_for

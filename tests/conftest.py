@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.config import Config, parse_config
+from domain.config import Config, parse_config
 from storage.database import Database
 from storage.migrate import upgrade
 from tests.pg import create_database, default_admin_url, drop_database, migrate, truncate_all

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import insert, select
 
+from bot.channels.senders import TelegramSender
 from bot.channels.telegram import TelegramChannel
-from bot.config import Config
+from domain.config import Config
 from handlers import operator
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from scheduler.delivery import DeliveryLoop
-from scheduler.senders import TelegramSender
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import Binding, Broadcast, Chat

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.channels.telegram import TelegramChannel
 from bot.channels.viber import ACTION_MARKER
-from bot.config import Config
+from domain.config import Config
 from handlers.engine import Engine
 from storage.database import Database
 from tests.fakes.telegram_api import SentMessage as TelegramMessage

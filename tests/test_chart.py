@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
-from bot.domain import chart
-from bot.domain.chart import consumption_chart, draw_text, glyph_font, has_glyph
+from domain import chart
+from domain.chart import consumption_chart, draw_text, glyph_font, has_glyph
 
 UK_MONTHS = ["січ", "лют", "бер", "квіт", "трав", "черв", "лип", "серп", "вер", "жовт", "лист", "груд"]
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config
+from domain.config import ConfigError, load_config, parse_config
 from tests.conftest import TEST_CONFIG
 
 

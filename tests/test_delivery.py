@@ -19,17 +19,12 @@ import pytest
 from sqlalchemy import insert, select
 
 import scheduler.delivery
-from bot.domain.broadcast import BroadcastTextError, parse_texts
-from scheduler.delivery import (
-    DeliveryLoop,
-    DeliveryResult,
-    DeliverySettings,
-    Outcome,
-    in_flight_window,
-    quiet_hours_from_config,
-)
+from bot.channels.senders import TelegramSender, ViberSender
+from domain.broadcast import BroadcastTextError, parse_texts
+from domain.quiet_hours import quiet_hours_from_config
+from scheduler.delivery import DeliveryLoop, DeliverySettings, in_flight_window
 from scheduler.rate_limit import RateLimiter
-from scheduler.senders import TelegramSender, ViberSender
+from scheduler.sending import DeliveryResult, Outcome
 from storage.database import Database
 from storage.models import Account, Binding, Broadcast, Chat, OutboxMessage
 from storage.repositories.broadcasts import Audience
@@ -652,7 +647,7 @@ async def test_viber_broadcast_up_to_300_receivers_per_call(db):
 
 
 def test_viber_results_map_status_codes():
-    from scheduler.senders import viber_call_results
+    from bot.channels.senders import viber_call_results
 
     body = {"status": 0, "failed_list": [{"receiver": "b", "status": 6}, {"receiver": "c", "status": 11}]}
     outcomes = [r.outcome for r in viber_call_results(body, ["a", "b", "c"])]

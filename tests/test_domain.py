@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain.localize import format_day, format_moment, format_money, format_period
-from bot.domain.money import parse_amount
-from bot.domain.text import ascii_digits, clean, normalize_account_number
-from bot.domain.verification import (
+from domain.i18n import resolve_locale
+from domain.localize import format_day, format_moment, format_money, format_period
+from domain.money import parse_amount
+from domain.text import ascii_digits, clean, normalize_account_number
+from domain.verification import (
     UNKNOWN_ACCOUNT,
     AccountFacts,
     expected_fact,
@@ -18,7 +19,6 @@ from bot.domain.verification import (
     locked_until,
     mask_holder,
 )
-from bot.i18n import resolve_locale
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import event
 
 import handlers.payments
-from bot.config import Config
-from bot.domain.qr_image import decode_png, qr_png
+from domain.config import Config
+from domain.qr_image import decode_png, qr_png
 from handlers.engine import Engine
 from storage.database import Database
 from tests.seed import seed

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, ValidationError
 
-from bot.domain.payment_qr import (
+from domain.payment_qr import (
     NbuQr,
     PaymentQr,
     St00012Qr,
@@ -21,7 +21,7 @@ from bot.domain.payment_qr import (
     fill_link,
     iban_is_valid,
 )
-from bot.domain.qr_image import decode_png, qr_png
+from domain.qr_image import decode_png, qr_png
 
 IBAN = "UA213223130000026007233566001"  # example IBAN with a valid mod-97 checksum
 

@@ -6,8 +6,8 @@ import io
 
 from PIL import Image
 
-from bot.domain.payment_qr import decode_nbu_payload
-from bot.domain.qr_image import decode_png
+from domain.payment_qr import decode_nbu_payload
+from domain.qr_image import decode_png
 from handlers.engine import Engine
 from tests.seed import seed
 from tests.test_readings_flow import OPEN, Resident

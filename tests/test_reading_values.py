@@ -1,4 +1,4 @@
-"""Typed meter values in uk/ru/zh/en habits, and the plausibility checks (bot/domain/readings.py)."""
+"""Typed meter values in uk/ru/zh/en habits, and the plausibility checks (domain/readings.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.readings import (
+from domain.readings import (
     ParsedValue,
     ValueCheck,
     ValueProblem,
@@ -16,7 +16,7 @@ from bot.domain.readings import (
     consumption,
     parse_meter_value,
 )
-from bot.domain.text import MAX_INPUT_CHARS
+from domain.text import MAX_INPUT_CHARS
 
 D = Decimal
 P = ValueProblem

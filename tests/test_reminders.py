@@ -16,9 +16,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import event, insert, select
 
-from bot.config import Config, parse_config
-from bot.domain.windows import span_for_period
 from bot.notices_cli import list_notices, run_notice
+from domain.config import Config, parse_config
+from domain.windows import span_for_period
 from scheduler.notices import add_reminder_jobs, job_specs, next_run, notice_problems, previous_fire
 from scheduler.reminders import (
     WINDOW_CLOSES,

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from bot.config import Config
+from domain.config import Config
 from scheduler.reminders import ReminderSettings, daily_checks, run_named
 from storage.database import Database
 from storage.models import OutboxMessage

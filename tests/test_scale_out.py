@@ -38,8 +38,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.channels.telegram import SECRET_HEADER, TelegramChannel
-from bot.config import Config, TelegramConfig, load_config
 from bot.roles import AlreadyPolling, PollerLock, Role, poller_lock_key, telegram_bot_id
+from domain.config import Config, TelegramConfig, load_config
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 import handlers.menu
-from bot.config import Config, parse_config
-from bot.i18n import translator
+from domain.config import Config, parse_config
+from domain.i18n import translator
 from handlers import settings
 from handlers.context import Context
 from handlers.engine import Engine

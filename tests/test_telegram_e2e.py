@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.channels.telegram import MESSAGE_LIMIT, TelegramChannel
 from bot.channels.text import split_text
 from bot.channels.text import utf16_length as telegram_length
-from bot.config import Config, TelegramConfig
+from domain.config import Config, TelegramConfig
 from handlers.engine import Engine
 from handlers.types import Button, Reply, UrlButton
 from storage.database import Database

@@ -25,8 +25,8 @@ from bot.channels.viber import (
     ViberChannel,
     register_webhook,
 )
-from bot.config import Config, ViberConfig
-from bot.domain.qr_image import decode_png, qr_png
+from domain.config import Config, ViberConfig
+from domain.qr_image import decode_png, qr_png
 from handlers.engine import Engine
 from handlers.types import Button, Reply, UrlButton
 from storage.database import Database
@@ -506,7 +506,7 @@ async def test_webhook_registered_once_listening(vb: Viber):
 
 
 async def test_bad_token_stops_start(db: Database, config: Config, now: datetime):
-    from bot.app import StartupError
+    from bot.errors import StartupError
 
     async with fake_viber(token="the-real-token", clock=lambda: now) as api:
         settings = viber_config(config, api, free_port())
@@ -561,7 +561,7 @@ async def test_fake_api_checks_the_token_and_broadcast_limits():
 
 
 async def test_pay_screen_pictures_decode_to_the_payloads(vb: Viber):
-    from bot.domain.payment_qr import decode_nbu_payload
+    from domain.payment_qr import decode_nbu_payload
 
     await vb.bind(USER, "teplo", "1001001", "1234.50")
     await vb.bind(USER, "voda", "2002001", "шевченко")

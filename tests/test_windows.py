@@ -1,4 +1,4 @@
-"""The reading window rule (bot/domain/windows.py): wrapping, clamping, periods, far time zones, DST."""
+"""The reading window rule (domain/windows.py): wrapping, clamping, periods, far time zones, DST."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import ReadingWindow
-from bot.domain.windows import (
+from domain.config import ReadingWindow
+from domain.windows import (
     WindowIssue,
     WindowSpan,
     current_span,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.i18n import translator
+from domain.i18n import translator
 from handlers.engine import Engine
 from handlers.types import Button, Incoming, Reply
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Generic, Protocol, TypeVar
 
-from bot.waiting import pause
+from domain.waiting import pause
 from storage.database import Database
 from storage.models import InboxUpdate
 

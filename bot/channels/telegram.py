@@ -61,10 +61,10 @@ from bot.channels.inbox_worker import SHUTDOWN_GRACE, STALE_AFTER, InboxWorker
 from bot.channels.telegram_bot import make_bot
 from bot.channels.text import split_text
 from bot.channels.text import utf16_length as telegram_length
-from bot.config import Config
-from bot.i18n import translator
 from bot.roles import telegram_bot_id
-from bot.waiting import pause
+from domain.config import Config
+from domain.i18n import translator
+from domain.waiting import pause
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database

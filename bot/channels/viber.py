@@ -64,8 +64,9 @@ from sqlalchemy import select
 from bot.channels.inbox_worker import SHUTDOWN_GRACE, InboxWorker
 from bot.channels.text import split_text, utf16_length
 from bot.channels.viber_media import MediaStore
-from bot.config import Config, ConfigError, ViberConfig
-from bot.i18n import resolve_locale
+from bot.errors import StartupError
+from domain.config import Config, ConfigError, ViberConfig
+from domain.i18n import resolve_locale
 from handlers.engine import Engine
 from handlers.start import LANGUAGE_NAMES
 from handlers.types import Button, Incoming, Reply, UrlButton
@@ -485,8 +486,6 @@ class ViberChannel:
             )
         except ViberAPIError as error:
             await self.close()
-            from bot.app import StartupError  # imported here: bot.app imports the channels lazily
-
             raise StartupError(f"viber: {error}") from None
         except BaseException:
             await self.close()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bot.app import Application
 from bot.channels.console import ConsoleChannel
-from bot.config import Config, parse_config
-from bot.domain.verification import AccountFacts, expected_fact
+from domain.config import Config, parse_config
+from domain.verification import AccountFacts, expected_fact
 from storage.importer import import_csv
 from storage.migrate import upgrade
 from storage.models import Account

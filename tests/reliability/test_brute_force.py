@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.config import Config
+from domain.config import Config
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from sqlalchemy import event, func, select
 
-from bot.config import Config
-from bot.i18n import translator
+from domain.config import Config
+from domain.i18n import translator
 from handlers.engine import Engine
 from handlers.types import Incoming
 from storage.database import Database
@@ -356,7 +356,7 @@ CONFIRMER = textwrap.dedent(
     """
     import asyncio, sys
     from datetime import UTC, datetime
-    from bot.config import parse_config
+    from domain.config import parse_config
     from handlers.engine import Engine
     from handlers.types import Incoming
     from storage.database import Database

@@ -29,8 +29,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.telegram import TelegramChannel
-from bot.config import Config
-from bot.domain.verification import AccountFacts, fact_matches, mask_holder
+from domain.config import Config
+from domain.verification import AccountFacts, fact_matches, mask_holder
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database

@@ -22,7 +22,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from bot.config import Config
+from domain.config import Config
 from handlers.engine import Engine
 from handlers.types import Incoming
 from storage.database import Database

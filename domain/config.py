@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.domain.payment_qr import PaymentQr, UrlQr, check_link_template
+from domain.payment_qr import PaymentQr, UrlQr, check_link_template
 
 SUPPORTED_LOCALES = ("uk", "ru", "zh", "en")
 CONFIG_ENV = "UTILIBOT_CONFIG"
@@ -306,3 +306,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{file}: not valid TOML: {error}") from None
     return parse_config(data, source=str(file))
+
+
+def enabled_channels(config: Config) -> tuple[str, ...]:
+    """Channels the delivery loop can send to (their token is set)."""
+    channels: list[str] = []
+    if config.telegram.token:
+        channels.append("telegram")
+    if config.viber.token:
+        channels.append("viber")
+    return tuple(channels)

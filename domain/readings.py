@@ -2,7 +2,7 @@
 
 Parsing rules of :func:`parse_meter_value` (tests/test_reading_values.py holds the corpus):
 
-* Input is NFKC-normalized and cleaned (``bot.domain.text.clean``): full-width digits and
+* Input is NFKC-normalized and cleaned (``domain.text.clean``): full-width digits and
   punctuation ("１２３．４５", "１２３，４５"), no-break / narrow no-break / thin spaces and
   invisible characters are handled; any Unicode decimal digits (Arabic-Indic, Persian, ...)
   become ASCII digits. Leading zeros, as on a meter drum ("00123,45"), are fine.
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from bot.domain.text import MAX_INPUT_CHARS, ascii_digits, clean
+from domain.text import MAX_INPUT_CHARS, ascii_digits, clean
 
 MAX_NUMBER_CHARS = 32
 MAX_INTEGER_DIGITS = 9  # meter values are Numeric(15, 6) in the database

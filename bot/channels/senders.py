@@ -1,4 +1,5 @@
-"""Channel senders for the delivery loop: Telegram (aiogram Bot) and Viber (REST broadcast_message).
+"""Channel senders for the delivery loop (scheduler.sending.ChannelSender): Telegram (aiogram Bot)
+and Viber (REST broadcast_message).
 
 A sender makes one API call per ``send`` and says, per receiver, what happened; the delivery loop
 owns rates, retries and the database. Telegram sends one message per call; Viber's
@@ -24,7 +25,8 @@ from aiogram.exceptions import (
 )
 
 from bot.channels.telegram_bot import make_bot
-from scheduler.delivery import DeliveryResult, Outcome, SenderLimits
+from domain.config import Config
+from scheduler.sending import ChannelSender, DeliveryResult, Outcome, SenderLimits
 
 log = logging.getLogger(__name__)
 
@@ -231,3 +233,19 @@ class ViberSender:
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             return DeliveryResult(Outcome.RETRY, f"{type(error).__name__}: {error}"), ""
         return viber_call_results(data, [chat_key])[0], ""
+
+
+def build_senders(config: Config) -> list[ChannelSender]:
+    """One sender per channel whose token is set."""
+    senders: list[ChannelSender] = []
+    if config.telegram.token:
+        senders.append(
+            TelegramSender(
+                config.telegram.token, config.telegram.api_base_url, config.bot.delivery_rate_per_second
+            )
+        )
+    if config.viber.token:
+        senders.append(
+            ViberSender(config.viber.token, config.viber.api_base_url, config.viber.name, config.viber.avatar)
+        )
+    return senders

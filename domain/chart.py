@@ -5,7 +5,7 @@ latest period in a stronger colour; a missing value (None) shows a dash instead 
 The image is 1080 px wide with large type so it reads on a phone screen. Every text comes in
 already localized; numbers are formatted for ``locale`` with Babel.
 
-Text is set in two font subsets shipped in ``bot/fonts`` (SIL OFL 1.1, see its README):
+Text is set in two font subsets shipped in ``domain/fonts`` (SIL OFL 1.1, see its README):
 Noto Sans for Latin, Cyrillic (including Ukrainian і ї є ґ) and symbols such as ₴ № ³, and
 Noto Sans CJK SC for the 6,763 hanzi of GB 2312 and CJK punctuation. Each character is drawn
 with the first font that has a real glyph for it, so Chinese, Ukrainian, Russian and English
@@ -50,7 +50,7 @@ Series = list[tuple[str, list[tuple[str, Decimal | None]]]]
 @lru_cache(maxsize=64)
 def font(size: int, index: int = 0) -> ImageFont.FreeTypeFont:
     """Bundled font ``index`` (0 = Noto Sans, 1 = Noto Sans CJK SC) at ``size`` px."""
-    with resources.as_file(resources.files("bot") / "fonts" / FONT_FILES[index]) as path:
+    with resources.as_file(resources.files("domain") / "fonts" / FONT_FILES[index]) as path:
         return ImageFont.truetype(str(path), size)
 
 

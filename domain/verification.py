@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.domain.money import parse_amount
-from bot.domain.text import MAX_INPUT_CHARS, fold
+from domain.money import parse_amount
+from domain.text import MAX_INPUT_CHARS, fold
 
 LOCKOUT_PERIOD = timedelta(hours=24)
 

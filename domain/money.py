@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from bot.domain.text import MAX_INPUT_CHARS, ascii_digits, clean
+from domain.text import MAX_INPUT_CHARS, ascii_digits, clean
 
 CENT = Decimal("0.01")
 # Currency words and signs residents add after the number.

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from bot.config import ReadingWindow
+    from domain.config import ReadingWindow
 
 _PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _ONE_DAY = timedelta(days=1)

@@ -1,1 +1,0 @@
-"""Domain rules that know nothing about messengers or SQL: parsing, money, verification."""
