@@ -139,10 +139,7 @@ async def _meter_at(ctx: Context, index: int) -> Meter | None:
     meter_ids: list[int] = ctx.data.get("meters", [])
     if not 0 <= index < len(meter_ids):
         return None
-    meter = await ctx.uow.session.get(Meter, meter_ids[index])
-    if meter is None or meter.account_id != ctx.data.get("account"):
-        return None
-    return meter
+    return await ctx.uow.readings.meter_of_account(meter_ids[index], ctx.data.get("account"))
 
 
 async def _question(ctx: Context, prefix: str = "") -> Reply:

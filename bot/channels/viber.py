@@ -59,7 +59,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.channels.inbox_worker import SHUTDOWN_GRACE, InboxWorker
 from bot.channels.text import split_text, utf16_length
@@ -71,7 +70,7 @@ from handlers.engine import Engine
 from handlers.start import LANGUAGE_NAMES
 from handlers.types import Button, Incoming, Reply, UrlButton
 from storage.database import Database
-from storage.models import Chat, InboxUpdate
+from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
 
@@ -699,9 +698,7 @@ class ViberChannel:
 
     async def _may_message(self, chat_key: str) -> bool:
         async with self._db.unit_of_work() as uow:
-            active = await uow.session.scalar(
-                select(Chat.active).where(Chat.channel == CHANNEL, Chat.chat_key == chat_key)
-            )
+            active = await uow.chats.is_active(CHANNEL, chat_key)
         return active is not False
 
     def _image_url(self, png: bytes) -> str | None:

@@ -31,11 +31,8 @@ async def _load_demo_data(app: Application) -> None:
 
 
 async def _demo_accounts(app: Application) -> list[Account]:
-    from sqlalchemy import select
-
     async with app.db.unit_of_work() as uow:
-        accounts = (await uow.session.execute(select(Account).order_by(Account.number))).scalars().all()
-    return list(accounts)
+        return list(await uow.accounts.all())
 
 
 def _print_accounts(config: Config, accounts: list[Account]) -> None:

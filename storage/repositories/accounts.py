@@ -19,6 +19,10 @@ class AccountRepository:
         query = select(Account).where(Account.provider_id == provider_id, Account.number == number)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def all(self) -> Sequence[Account]:
+        """Every account, by number (the demo lists them; not for production-sized tables)."""
+        return (await self.session.execute(select(Account).order_by(Account.number))).scalars().all()
+
     async def bound_to_chat(self, chat_id: int) -> Sequence[Account]:
         """The chat's accounts, oldest binding first; remembered for the unit of work until (un)bind."""
         if chat_id not in self._bound_to_chat:

@@ -36,6 +36,11 @@ class ChatRepository:
             return chat, False
         return chat, True
 
+    async def is_active(self, channel: str, chat_key: str) -> bool | None:
+        """Whether the chat may be messaged; None for a chat never seen."""
+        query = select(Chat.active).where(Chat.channel == channel, Chat.chat_key == chat_key)
+        return await self.session.scalar(query)
+
     async def set_active(self, channel: str, chat_key: str, active: bool) -> None:
         """Mark a chat (in)active: inactive chats (blocked the bot, unsubscribed) get no deliveries."""
         await self.session.execute(

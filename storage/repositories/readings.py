@@ -46,6 +46,11 @@ class ReadingRepository:
         )
         return (await self.session.execute(query)).scalars().all()
 
+    async def meter_of_account(self, meter_id: int, account_id: int) -> Meter | None:
+        """The meter, if it belongs to the account."""
+        meter = await self.session.get(Meter, meter_id)
+        return meter if meter is not None and meter.account_id == account_id else None
+
     def _latest_per_meter(self, *conditions: object) -> object:
         """Subquery: the id of the latest reading per meter among those matching ``conditions``."""
         ranked = (
