@@ -1,4 +1,5 @@
-"""The `utilibot` command line (also `python -m bot`): demo, run, import, export-readings, viber, db."""
+"""The `utilibot` command line (also `python -m bot`): demo, run, check-config, import,
+export-readings, viber, db, notices, broadcast."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,7 +20,7 @@ from bot.cli_common import add_config_option
 from bot.errors import StartupError
 from bot.readings_export import COLUMNS as EXPORT_COLUMNS
 from bot.roles import ROLE_CHOICES
-from domain.config import CONFIG_ENV, Config, ConfigError, load_config
+from domain.config import CONFIG_ENV, Config, ConfigError, enabled_channels, load_config
 
 log = logging.getLogger("utilibot")
 
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chatbot for utility companies' residents (Telegram, Viber, console demo).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"utilibot {utilibot_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -46,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--language", choices=["uk", "ru", "zh", "en"], help="your language (default: from $LANG)"
     )
     demo.add_argument("--reset", action="store_true", help="start from a fresh demo database")
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate a config file without connecting anything; exit 0 or 1",
+        description="Checks everything that can be checked without the network: every key's type and "
+        "range, reading windows, notice schedules, locales, operator ids, the shape of the tokens and "
+        "every provider's payment QR codes on their worst case. Prints each problem with its key.",
+    )
+    add_config_option(check)
 
     run = commands.add_parser(
         "run",
@@ -116,13 +128,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def utilibot_version() -> str:
+    """The installed distribution's version ('unknown' when run from a tree that is not installed)."""
+    try:
+        return version("utilibot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+    except ConfigError as error:
+        where = error.source or "config"
+        print(f"{where}: {len(error.problems)} problem(s)", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    channels = ", ".join(enabled_channels(config)) or "no messenger (console only)"
+    print(f"config OK: {len(config.providers)} provider(s); channels: {channels}")
+    return 0
+
+
 def _config(args: argparse.Namespace) -> Config:
     from scheduler.notices import notice_problems
 
     config = load_config(args.config)
     problems = notice_problems(config)
     if problems:
-        raise ConfigError(f"{args.config or os.environ.get(CONFIG_ENV)}: " + "; ".join(problems))
+        raise ConfigError(*problems, source=str(args.config or os.environ.get(CONFIG_ENV)))
     return config
 
 
@@ -244,11 +278,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # aiogram logs request URLs at debug level, and they contain the token.
     logging.getLogger("aiogram").setLevel(logging.INFO)
+    if args.command == "demo" and not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # the chat, not the migration log
     try:
         if args.command == "demo":
             from bot.demo.session import run_demo
 
             return asyncio.run(run_demo(args.dir, args.language or _language_from_env(), args.reset))
+        if args.command == "check-config":
+            return _check_config(args)
         config = _config(args)
         if args.command == "run":
             asyncio.run(_run(config, args.role))

@@ -33,8 +33,20 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
 }
 
 
+TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,100}")
+VIBER_TOKEN = re.compile(r"[A-Za-z0-9-]{1,128}")
+
+
 class ConfigError(Exception):
-    """The configuration cannot be used; the message names the offending key."""
+    """The configuration cannot be used; the message names the offending key(s).
+
+    ``problems`` holds one line per bad key (``check-config`` prints them one per line)."""
+
+    def __init__(self, *problems: str, source: str = "") -> None:
+        self.source = source
+        self.problems = list(problems)
+        text = "; ".join(self.problems)
+        super().__init__(f"{source}: {text}" if source else text)
 
 
 class _Strict(BaseModel):
@@ -63,6 +75,23 @@ class TelegramConfig(_Strict):
     operators: list[int] = Field(default_factory=list)
     polling_timeout: Annotated[int, Field(ge=0, le=50)] = 25
 
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        # BotFather's tokens are "<bot id>:<secret>"; this catches pasted quotes, spaces, a "bot"
+        # prefix or a whole URL without pretending to know the secret's exact length.
+        if value and not TELEGRAM_TOKEN.fullmatch(value):
+            raise ValueError("does not look like a Bot API token (digits, ':', then letters, digits, _ or -)")
+        return value
+
+    @field_validator("operators")
+    @classmethod
+    def _user_ids(cls, value: list[int]) -> list[int]:
+        wrong = [uid for uid in value if uid <= 0]
+        if wrong:
+            raise ValueError(f"operators are Telegram user ids (positive numbers), not chats: {wrong}")
+        return value
+
     @field_validator("webhook_secret")
     @classmethod
     def _secret_charset(cls, value: str) -> str:
@@ -88,6 +117,13 @@ class ViberConfig(_Strict):
     webhook_url: str = ""
     listen: str = "127.0.0.1:8443"
     operators: list[str] = Field(default_factory=list)
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        if value and not VIBER_TOKEN.fullmatch(value):
+            raise ValueError("does not look like a Viber auth token (letters, digits and -, no spaces)")
+        return value
 
     @model_validator(mode="after")
     def _webhook_when_on(self) -> ViberConfig:
@@ -288,7 +324,7 @@ def parse_config(data: dict, source: str = "config", environ: dict[str, str] | N
             elif problem["type"] == "missing":
                 message = "required key is missing"
             lines.append(f"{location}: {message}")
-        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+        raise ConfigError(*lines, source=source) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -300,11 +336,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         raw = file.read_bytes()
     except OSError as error:
-        raise ConfigError(f"{file}: cannot read config file ({error.strerror})") from None
+        raise ConfigError(f"cannot read config file ({error.strerror})", source=str(file)) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+        raise ConfigError(f"not valid TOML: {error}", source=str(file)) from None
     return parse_config(data, source=str(file))
 
 

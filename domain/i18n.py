@@ -1,4 +1,4 @@
-"""Gettext catalogs (locales/*/LC_MESSAGES/messages.po), compiled in memory at start-up.
+"""Gettext catalogs (the ``locales`` package: */LC_MESSAGES/messages.po), compiled in memory at start-up.
 
 Source strings are English; every user-facing string goes through ``Translator._`` (or is
 marked with ``N_`` and translated later). Placeholders are ``{name}`` fields filled from keyword
@@ -10,14 +10,14 @@ from __future__ import annotations
 import gettext
 import io
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from domain.config import SUPPORTED_LOCALES
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+CATALOGS_PACKAGE = "locales"  # found through importlib.resources: a source tree, a wheel, a zip
 DOMAIN = "messages"
 
 
@@ -43,8 +43,8 @@ class Translator:
 
 
 def _load_catalog(locale: str) -> gettext.NullTranslations:
-    po_path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-    with po_path.open("rb") as handle:
+    po_file = resources.files(CATALOGS_PACKAGE) / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with po_file.open("rb") as handle:
         catalog = read_po(handle, locale=locale)
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)

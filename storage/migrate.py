@@ -10,6 +10,7 @@ changes nothing.
 from __future__ import annotations
 
 import asyncio
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -21,13 +22,21 @@ from sqlalchemy.engine import Connection
 
 from storage.database import Database
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+def migrations_dir() -> Path:
+    """The Alembic environment shipped in this package (Alembic needs a real folder: the package
+    must be installed unzipped, as pip does)."""
+    folder = resources.files("storage") / "migrations"
+    if not isinstance(folder, Path):
+        raise RuntimeError(f"the migrations must be on the file system, not in {folder!r}")
+    return folder
+
 MIGRATION_LOCK_KEY = 0x7574696C6D696772  # "utilmigr": serializes concurrent upgrades on PostgreSQL
 
 
 def alembic_config(url: str) -> AlembicConfig:
     config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
 from pathlib import Path
 
 from bot.app import Application
@@ -13,19 +14,20 @@ from storage.importer import import_csv
 from storage.migrate import upgrade
 from storage.models import Account
 
-DEMO_DIR = Path(__file__).resolve().parent
+DEMO_DATA = resources.files("bot.demo")  # config.toml and the four CSV files, shipped as package data
 CSV_KINDS = ("accounts", "meters", "charges", "payments")
 
 
 def demo_config(folder: Path) -> Config:
-    data = tomllib.loads((DEMO_DIR / "config.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads((DEMO_DATA / "config.toml").read_text(encoding="utf-8"))
     data["database"] = {"url": f"sqlite+aiosqlite:///{(folder / 'utilibot.db').resolve()}"}
     return parse_config(data, source="demo config", environ={})
 
 
 async def _load_demo_data(app: Application) -> None:
     for kind in CSV_KINDS:
-        report = await import_csv(app.db, app.config, kind, DEMO_DIR / f"{kind}.csv")  # type: ignore[arg-type]
+        with resources.as_file(DEMO_DATA / f"{kind}.csv") as path:
+            report = await import_csv(app.db, app.config, kind, path)  # type: ignore[arg-type]
         if not report.ok:
             raise RuntimeError(f"demo data {kind}.csv rejected rows: {report.errors}")
 
