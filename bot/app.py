@@ -17,7 +17,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.channels.senders import build_senders
 from bot.errors import StartupError
+from bot.monitoring import Monitor, Watched, record_job_successes
 from bot.roles import AlreadyPolling, PollerLock, Role, telegram_bot_id
+from bot.version import utilibot_version
 from domain.config import Config, enabled_channels
 from domain.waiting import pause
 from handlers.engine import Engine
@@ -100,16 +102,27 @@ class Application:
         lost: list[str] = []
         poller: PollerLock | None = None
         scheduler: AsyncIOScheduler | None = None
+        monitor: Monitor | None = None
+        watched = Watched(channels=enabled_channels(self.config))
         try:
             if self.polls_telegram():
                 poller = await self._take_poller_lock()
             channels = self.channels() if self.role.receives else []
-            work = []
+            work: list[asyncio.Future[None]] = []
             if self.role.works:
-                work.append(build_delivery(self.config, self.db, build_senders(self.config), self.clock).run)
+                delivery = build_delivery(self.config, self.db, build_senders(self.config), self.clock)
                 scheduler = build_scheduler(self.config, self.db, self.clock)
+                record_job_successes(scheduler)
+                watched.scheduler, watched.delivery = scheduler, delivery
+            if self.config.monitoring.listen:
+                listen = self.config.monitoring.listen
+                monitor = Monitor(self.db, listen, utilibot_version(), self.clock, watched)
+                await monitor.start()
             for channel in channels:
                 await channel.start()
+            if watched.delivery is not None:
+                watched.delivery_task = asyncio.ensure_future(watched.delivery.run(halt))
+                work.append(watched.delivery_task)
             if scheduler is not None:
                 scheduler.start()
             parts = [f"{len(channels)} channel(s)"] if channels else []
@@ -117,9 +130,7 @@ class Application:
                 parts.append("scheduler and delivery")
             log.info("utilibot is running (role %s: %s)", self.role.value, ", ".join(parts))
             guards = [_guard_poller(poller, halt, lost)] if poller is not None else []
-            await asyncio.gather(
-                *(channel.run(halt) for channel in channels), *(run(halt) for run in work), *guards
-            )
+            await asyncio.gather(*(channel.run(halt) for channel in channels), *work, *guards)
         finally:
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -128,6 +139,8 @@ class Application:
                 scheduler.shutdown(wait=False)
             if poller is not None:
                 await poller.release()
+            if monitor is not None:
+                await monitor.close()
         if lost:
             raise StartupError(lost[0])
 

@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,8 +17,10 @@ from tqdm import tqdm
 from bot.app import Application
 from bot.cli_common import add_config_option
 from bot.errors import StartupError
+from bot.logging_setup import configure_logging
 from bot.readings_export import COLUMNS as EXPORT_COLUMNS
 from bot.roles import ROLE_CHOICES
+from bot.version import utilibot_version
 from domain.config import CONFIG_ENV, Config, ConfigError, enabled_channels, load_config
 
 log = logging.getLogger("utilibot")
@@ -126,14 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_option(upgrade)
     return parser
-
-
-def utilibot_version() -> str:
-    """The installed distribution's version ('unknown' when run from a tree that is not installed)."""
-    try:
-        return version("utilibot")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -272,14 +265,8 @@ def _db_upgrade(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiogram logs request URLs at debug level, and they contain the token.
-    logging.getLogger("aiogram").setLevel(logging.INFO)
-    if args.command == "demo" and not args.verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # the chat, not the migration log
+    # The demo shows the chat, not the migration log (unless --verbose).
+    configure_logging(None, args.verbose, quiet_migrations=args.command == "demo" and not args.verbose)
     try:
         if args.command == "demo":
             from bot.demo.session import run_demo
@@ -288,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return _check_config(args)
         config = _config(args)
+        configure_logging(config, args.verbose)
         if args.command == "run":
             asyncio.run(_run(config, args.role))
             return 0

@@ -30,6 +30,10 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "UTILIBOT_VIBER_TOKEN": ("viber", "token"),
     "UTILIBOT_TELEGRAM_LISTEN": ("telegram", "listen"),
     "UTILIBOT_VIBER_LISTEN": ("viber", "listen"),
+    "UTILIBOT_MONITORING_LISTEN": ("monitoring", "listen"),
+    "UTILIBOT_SENTRY_DSN": ("monitoring", "sentry_dsn"),
+    "UTILIBOT_LOG_FORMAT": ("logging", "format"),
+    "UTILIBOT_LOG_LEVEL": ("logging", "level"),
 }
 
 
@@ -266,11 +270,49 @@ def pick_localized(texts: dict[str, str], locale: str) -> str:
     return texts.get(locale) or texts.get("en") or next(iter(texts.values()))
 
 
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if value and (not sep or not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9108")
+    return value
+
+
+class MonitoringConfig(_Strict):
+    """``[monitoring]``: /healthz and /metrics on ``listen`` (off when empty); errors to Sentry."""
+
+    listen: str = ""
+    sentry_dsn: str = ""  # needs the extra utilibot[sentry]
+    sentry_environment: str = "production"
+
+    _listen = field_validator("listen")(_check_listen)
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn_shape(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^@\s/]+@[^\s/]+/\S+", value):
+            raise ValueError("must be a Sentry DSN: https://KEY@HOST/PROJECT")
+        return value
+
+
+class LoggingConfig(_Strict):
+    """``[logging]``: one line per event, as text or as JSON objects."""
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
 class Config(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     telegram: TelegramConfig = TelegramConfig()
     viber: ViberConfig = ViberConfig()
     bot: BotConfig = BotConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    logging: LoggingConfig = LoggingConfig()
     providers: list[ProviderConfig]
 
     @model_validator(mode="after")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from domain.config import Config
 from domain.i18n import resolve_locale, translator
+from domain.masking import LOG_SCOPE, LogScope, mask_id
+from domain.metrics import UPDATE_DURATION, UPDATES
 from handlers import accounts, balance, help, menu, operator, payments, readings, settings, start
 from handlers.context import Context
 from handlers.routing import Router
@@ -56,7 +59,7 @@ def _drawn(reply: Reply, incoming: Incoming) -> Reply:
     try:
         return reply.drawn()
     except Exception:
-        log.exception("drawing an image for %s chat %s failed", incoming.channel, incoming.chat_id)
+        log.exception("drawing an image for %s chat %s failed", incoming.channel, mask_id(incoming.chat_id))
         reply.draw = None
         return reply
 
@@ -78,6 +81,7 @@ class Engine:
 
     async def handle(self, incoming: Incoming, inbox_id: int | None = None) -> list[Reply]:
         """Handle one update; with ``inbox_id`` an update already handled is skipped (returns [])."""
+        LOG_SCOPE.set(LogScope(incoming.channel, str(inbox_id) if inbox_id is not None else "-"))
         async with self._locks.hold((incoming.channel, incoming.chat_id)):
             async with self._admission:
                 # The transaction runs in its own task: if the caller is cancelled (e.g. at
@@ -93,11 +97,16 @@ class Engine:
             return [_drawn(reply, incoming) for reply in replies]
 
     async def _handle_safely(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
+        started = time.perf_counter()
         try:
-            return await self._handle_locked(incoming, inbox_id)
+            replies = await self._handle_locked(incoming, inbox_id)
         except Exception:
-            log.exception("update from %s chat %s failed", incoming.channel, incoming.chat_id)
+            log.exception("update from %s chat %s failed", incoming.channel, mask_id(incoming.chat_id))
+            UPDATES.labels(channel=incoming.channel, outcome="error").inc()
             return await self._apologise(incoming, inbox_id)
+        UPDATES.labels(channel=incoming.channel, outcome="ok").inc()
+        UPDATE_DURATION.labels(channel=incoming.channel).observe(time.perf_counter() - started)
+        return replies
 
     async def _handle_locked(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
         now = self.clock()

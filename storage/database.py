@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.unit_of_work import UnitOfWork
@@ -48,6 +51,26 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def url_password(url: str) -> str:
+    """The password inside a database URL ('' when none), so that logs can redact it."""
+    try:
+        return make_url(url).password or ""
+    except ArgumentError:  # not a URL SQLAlchemy can parse: nothing to redact
+        return ""
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and its folder) readable by its owner only, if it does not exist yet. The
+    SQLite database holds names, addresses, balances and typed verification facts; SQLite gives its
+    -wal and -shm files the database file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
+
+
 class Database:
     """Owns the async engine and hands out units of work."""
 
@@ -56,7 +79,7 @@ class Database:
         self.url = url
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(parsed.database).expanduser().resolve())
         options: dict[str, Any] = {"echo": echo, "json_serializer": dump_json}
         if self.dialect == "postgresql":
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -81,6 +104,11 @@ class Database:
         statement = "PRAGMA optimize=0x10002" if sqlite3.sqlite_version_info >= (3, 46) else "ANALYZE"
         async with self.engine.begin() as connection:
             await connection.exec_driver_sql(statement)
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        """Raise unless the database answers a trivial query within ``timeout`` seconds."""
+        async with asyncio.timeout(timeout), self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

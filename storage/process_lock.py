@@ -132,7 +132,7 @@ class ProcessLock:
         path = self.lock_path()
         if path is None or fcntl is None:
             return True
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # the holder line names a host and pid
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -51,6 +51,17 @@ class ClaimedRow:
     priority: int
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What waits in the outbox: rows by (channel, status), and the oldest due row's age per channel."""
+
+    counts: dict[tuple[str, str], int]
+    oldest_due_seconds: dict[str, float]
+
+    def pending(self) -> int:
+        return sum(n for (_, status), n in self.counts.items() if status == PENDING)
+
+
 def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -257,6 +268,23 @@ class OutboxRepository:
         return counts
 
     # figures
+
+    async def backlog(self, now: datetime) -> Backlog:
+        """Undelivered rows per channel and status, and per channel the age of the oldest row that
+        is due (rows waiting for quiet hours to end are not late). Uses the status index."""
+        waiting = (
+            select(Chat.channel, OutboxMessage.status, func.count(), func.min(OutboxMessage.not_before))
+            .join(Chat, Chat.id == OutboxMessage.chat_id)
+            .where(OutboxMessage.status.in_((PENDING, SENDING)))
+            .group_by(Chat.channel, OutboxMessage.status)
+        )
+        counts: dict[tuple[str, str], int] = {}
+        oldest: dict[str, float] = {}
+        for channel, status, n, first_due in (await self.session.execute(waiting)).all():
+            counts[(channel, status)] = int(n)
+            if status == PENDING and first_due is not None:
+                oldest[channel] = max(0.0, (now - first_due).total_seconds())
+        return Backlog(counts, oldest)
 
     async def status_counts(self, broadcast_id: int | None = None) -> dict[str, int]:
         """Rows per status (of one broadcast, or of the whole outbox)."""
