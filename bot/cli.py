@@ -16,8 +16,9 @@ from tqdm import tqdm
 
 from bot.app import Application
 from bot.cli_common import add_config_option
+from bot.error_reporting import start_error_reporting
 from bot.errors import StartupError
-from bot.logging_setup import configure_logging
+from bot.logging_setup import configure_logging, secrets_of
 from bot.readings_export import COLUMNS as EXPORT_COLUMNS
 from bot.roles import ROLE_CHOICES
 from bot.version import utilibot_version
@@ -276,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args)
         config = _config(args)
         configure_logging(config, args.verbose)
+        start_error_reporting(config, utilibot_version(), secrets_of(config))
         if args.command == "run":
             asyncio.run(_run(config, args.role))
             return 0
