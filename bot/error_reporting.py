@@ -3,9 +3,10 @@ the exceptions of handlers and scheduler jobs, which are logged with their trace
 Sentry events through the SDK's logging integration.
 
 Personal data never leaves: every event is scrubbed before it is sent. Stack frames lose their
-local variables and source lines (file, function and line number stay), log messages their arguments (the template stays: "update from %s chat %s
-failed"), exception texts their digits runs and quoted parts (account numbers, amounts, names,
-addresses, message texts), and events carry no request, user, extra data or breadcrumb data.
+local variables and source lines (file, function and line number stay), log messages their
+arguments (the template stays: "update from %s chat %s failed"), exception texts their digit runs
+and quoted parts (account numbers, amounts, names, addresses, message texts), and events carry no
+request, user, extra data or breadcrumb data.
 """
 
 from __future__ import annotations
