@@ -119,7 +119,7 @@ class Application:
                 monitor = Monitor(self.db, listen, utilibot_version(), self.clock, watched)
                 await monitor.start()
             for channel in channels:
-                await channel.start()
+                await _start(channel)
             if watched.delivery is not None:
                 watched.delivery_task = asyncio.ensure_future(watched.delivery.run(halt))
                 work.append(watched.delivery_task)
@@ -152,6 +152,26 @@ class Application:
             raise StartupError(str(error)) from None
         log.info("telegram: this process is the poller for bot %s", lock.bot_id)
         return lock
+
+
+async def _start(channel: Channel) -> None:
+    """Start a channel; a failure to connect is a StartupError (one line, exit status 2), never a
+    traceback. The message is redacted where it is printed (bot/cli.py), since an API's error body
+    may echo the request path, token included."""
+    try:
+        await channel.start()
+    except (StartupError, asyncio.CancelledError):
+        raise
+    except Exception as error:
+        name = type(channel).__name__.removesuffix("Channel").lower()
+        raise StartupError(f"{name}: cannot start: {_describe(error)}") from error
+
+
+def _describe(error: Exception) -> str:
+    text = str(getattr(error, "message", "") or error).strip() or "no details"
+    if "unauthorized" in text.lower():
+        return f"the API refused the token ({text}); check the token"
+    return f"{type(error).__name__}: {text}"
 
 
 async def _relay(stop: asyncio.Event, halt: asyncio.Event) -> None:

@@ -23,6 +23,7 @@ from bot.readings_export import COLUMNS as EXPORT_COLUMNS
 from bot.roles import ROLE_CHOICES
 from bot.version import utilibot_version
 from domain.config import CONFIG_ENV, Config, ConfigError, enabled_channels, load_config
+from domain.masking import Redactor
 
 log = logging.getLogger("utilibot")
 
@@ -268,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The demo shows the chat, not the migration log (unless --verbose).
     configure_logging(None, args.verbose, quiet_migrations=args.command == "demo" and not args.verbose)
+    redact = Redactor()
     try:
         if args.command == "demo":
             from bot.demo.session import run_demo
@@ -276,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return _check_config(args)
         config = _config(args)
+        redact = Redactor(secrets_of(config))
         configure_logging(config, args.verbose)
         start_error_reporting(config, utilibot_version(), secrets_of(config))
         if args.command == "run":
@@ -305,10 +308,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "db":
             return _db_upgrade(config)
     except (ConfigError, StartupError) as error:
-        print(f"utilibot: {error}", file=sys.stderr)
+        print(f"utilibot: {redact(str(error))}", file=sys.stderr)
+        if args.verbose and error.__cause__ is not None:
+            log.error("the cause", exc_info=error.__cause__)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # an unreachable database, a broken file: one line, not a traceback
+        print(f"utilibot: {redact(f'{type(error).__name__}: {error}')}", file=sys.stderr)
+        if args.verbose:
+            log.exception("the traceback")
+        else:
+            print("utilibot: run with --verbose for the traceback", file=sys.stderr)
+        return 2
     return 2
 
 
