@@ -187,3 +187,20 @@ def window_issues(window: ReadingWindow) -> frozenset[WindowIssue]:
             if issue is not None:
                 issues.add(issue)
     return frozenset(issues)
+
+
+def default_due_date(due_day: int, year: int, month: int) -> date:
+    """The provider's ``payment_due_day`` in that month (the month's last day when it is shorter)."""
+    return date(year, month, min(due_day, calendar.monthrange(year, month)[1]))
+
+
+def due_date_or_default(due: date | None, due_day: int, today: date) -> date:
+    """The billing data's due date; without one, the provider's ``payment_due_day`` on or after
+    ``today`` (this month's, or next month's once it has passed)."""
+    if due is not None:
+        return due
+    this_month = default_due_date(due_day, today.year, today.month)
+    if this_month >= today:
+        return this_month
+    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    return default_due_date(due_day, year, month)

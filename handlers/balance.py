@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from domain.config import ProviderConfig
 from domain.localize import format_day, format_money, format_period
+from domain.windows import due_date_or_default
 from handlers.accounts import provider_label
 from handlers.context import Context
 from handlers.menu import main_menu, no_account_reply
@@ -22,9 +24,10 @@ async def show_balance(ctx: Context) -> list[Reply]:
     if account is None:
         return no_account_reply(ctx, ctx._("Add your personal account first, then I can show its balance."))
     try:
-        currency = ctx.config.provider(account.provider_id).currency
-    except KeyError:
-        currency = "UAH"
+        provider: ProviderConfig | None = ctx.config.provider(account.provider_id)
+    except KeyError:  # the provider left the config; its accounts stay readable
+        provider = None
+    currency = provider.currency if provider is not None else "UAH"
     locale = ctx.tr.locale
 
     def money(amount: Decimal) -> str:
@@ -37,8 +40,11 @@ async def show_balance(ctx: Context) -> list[Reply]:
     ]
     if account.balance > 0:
         lines.append(ctx._("To pay: {amount}", amount=money(account.balance)))
-        if account.due_date is not None:
-            lines.append(ctx._("Due date: {date}", date=format_day(account.due_date, locale)))
+        due = account.due_date
+        if provider is not None:
+            due = due_date_or_default(due, provider.payment_due_day, ctx.now.astimezone(provider.tz).date())
+        if due is not None:
+            lines.append(ctx._("Due date: {date}", date=format_day(due, locale)))
     elif account.balance < 0:
         lines.append(ctx._("Nothing to pay: overpaid by {amount}", amount=money(-account.balance)))
     else:

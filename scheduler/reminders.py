@@ -46,7 +46,14 @@ from domain.i18n import translator
 from domain.localize import format_day, format_money, format_period
 from domain.notice_texts import NOTICE_TEXTS, catalog_notice_text
 from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, quiet_hours_from_config
-from domain.windows import WindowSpan, current_span, parse_period, period_of, span_for_period
+from domain.windows import (
+    WindowSpan,
+    current_span,
+    default_due_date,
+    parse_period,
+    period_of,
+    span_for_period,
+)
 from storage.database import Database
 from storage.repositories.reminders import (
     ACCOUNT_NUMBER,
@@ -235,15 +242,15 @@ _money = lru_cache(maxsize=4096)(format_money)
 _day = lru_cache(maxsize=256)(format_day)
 
 
-def payment_text(provider: ProviderConfig, recipient: Recipient, locale: str) -> str:
-    due = recipient.due_date
+def payment_text(provider: ProviderConfig, recipient: Recipient, locale: str, default_due: date) -> str:
+    due = recipient.due_date or default_due
     return translator(locale)._(
         "Payment reminder: account {number} ({provider}) has {amount} to pay by {due}. Open the menu "
         "and tap Pay. If you have paid already, please ignore this message.",
         number=recipient.number,
         provider=provider.localized_name(locale),
         amount=_money(recipient.balance, provider.currency, locale),
-        due=_day(due, locale) if due else "",
+        due=_day(due, locale),
     )
 
 
@@ -340,12 +347,15 @@ async def run_payment(
     due_until = min(last, due_to) if due_to is not None else last
     if due_from > due_until:
         return RunResult(name, period, 0, f"no due date of {period} is still ahead")
+    # Accounts whose billing data has no due date are due on the provider's payment_due_day.
+    default_due = default_due_date(provider.payment_due_day, first.year, first.month)
     audience = AccountAudience(
         provider.id,
         PREF_PAYMENT,
         settings.channels,
         due_from=due_from,
         due_to=due_until,
+        undated_due=due_from <= default_due <= due_until,
         min_debt=settings.min_debt,
     )
     prefix = dedup_prefix(name, period)
@@ -353,7 +363,7 @@ async def run_payment(
     async def batch(uow: UnitOfWork, after: tuple[int, int]) -> tuple[tuple[int, int] | None, int]:
         recipients = await uow.reminders.account_batch(audience, prefix, after, settings.batch_size)
         texts = [
-            (r.chat_id, r.account_id, payment_text(provider, r, _locale(config, r.locale)))
+            (r.chat_id, r.account_id, payment_text(provider, r, _locale(config, r.locale), default_due))
             for r in recipients
         ]
         queued = await uow.reminders.queue_account_texts(prefix, texts, not_before, now)

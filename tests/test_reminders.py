@@ -672,3 +672,19 @@ async def test_a_started_scheduler_runs_the_daily_check_at_once_after_a_restart(
         scheduler.shutdown(wait=False)
     (key,) = await outbox(db)
     assert key.startswith(("window-opens:", "window-closes:")) and key.endswith(f":restart:{account}")
+
+
+async def test_an_account_without_a_due_date_is_due_on_the_providers_payment_due_day(any_db, residents):
+    """Billing data without due_date: the provider's payment_due_day (here the 20th) stands in."""
+    r = residents
+    config = with_providers(payment_due_day=20)
+    async with any_db.unit_of_work() as uow:
+        account = await uow.session.get(Account, r.shevchenko)
+        account.due_date = None
+        await uow.commit()
+    results = await daily_checks(any_db, config, "teplo", kyiv(date(2026, 12, 16)), SETTINGS)
+    assert sum(x.queued for x in results) == 0  # more than 3 days before the 20th
+    results = await daily_checks(any_db, config, "teplo", kyiv(date(2026, 12, 17)), SETTINGS)
+    rows = await outbox(any_db)
+    assert f"payment-due:2026-12:en:{r.shevchenko}" in keys(rows, "payment-due")
+    assert "to pay by December 20, 2026" in rows[f"payment-due:2026-12:en:{r.shevchenko}"].payload["text"]

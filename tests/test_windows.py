@@ -14,6 +14,7 @@ from domain.windows import (
     WindowIssue,
     WindowSpan,
     current_span,
+    due_date_or_default,
     next_span,
     period_of,
     resolve_day,
@@ -407,3 +408,12 @@ def test_naive_now_is_rejected() -> None:
         current_span(w(20, 25), datetime(2026, 11, 20, 12), KYIV)
     with pytest.raises(ValueError):
         next_span(w(20, 25), datetime(2026, 11, 20, 12), KYIV)
+
+
+def test_the_default_due_date_is_the_next_payment_due_day():
+
+    assert due_date_or_default(date(2026, 12, 3), 15, date(2026, 12, 20)) == date(2026, 12, 3)  # billing wins
+    assert due_date_or_default(None, 15, date(2026, 12, 10)) == date(2026, 12, 15)
+    assert due_date_or_default(None, 15, date(2026, 12, 15)) == date(2026, 12, 15)
+    assert due_date_or_default(None, 15, date(2026, 12, 16)) == date(2027, 1, 15)
+    assert due_date_or_default(None, 31, date(2027, 2, 3)) == date(2027, 2, 28)  # a short month

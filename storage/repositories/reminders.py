@@ -33,12 +33,14 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    and_,
     bindparam,
     case,
     cast,
     exists,
     func,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -137,6 +139,7 @@ class AccountAudience:
     missing_readings_for: str | None = None  # accounts with a manual meter lacking a reading then
     due_from: date | None = None  # accounts due on due_from..due_to …
     due_to: date | None = None
+    undated_due: bool = False  # … or with no due date (the provider's payment_due_day is in range)
     min_debt: Decimal | None = None  # … owing more than this
 
 
@@ -214,10 +217,15 @@ class ReminderRepository:
             conditions.append(
                 exists().where(Meter.account_id == Account.id, Meter.automatic.is_(False), ~submitted)
             )
+        dated: list[ColumnElement[bool]] = []
         if audience.due_from is not None:
-            conditions.append(Account.due_date >= audience.due_from)
+            dated.append(Account.due_date >= audience.due_from)
         if audience.due_to is not None:
-            conditions.append(Account.due_date <= audience.due_to)
+            dated.append(Account.due_date <= audience.due_to)
+        if dated and audience.undated_due:
+            conditions.append(or_(and_(*dated), Account.due_date.is_(None)))
+        else:
+            conditions += dated
         if audience.min_debt is not None:
             conditions.append(Account.balance > audience.min_debt)
         return conditions
