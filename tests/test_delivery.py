@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert, select
 
-import scheduler.delivery
+import scheduler.delivery.recorder
 from bot.channels.senders import TelegramSender, ViberSender
 from domain.broadcast import BroadcastTextError, parse_texts
 from domain.quiet_hours import quiet_hours_from_config
@@ -381,7 +381,7 @@ async def test_stopping_never_cuts_a_result_write_short(db, monkeypatch: pytest.
     """
     await add_chats(db, 5)
     clock = daytime()
-    original = scheduler.delivery._Tally.write
+    original = scheduler.delivery.recorder.Tally.write
     writes: list[str] = []
 
     async def slow_write(self: Any, uow: Any, now: datetime) -> list[int]:
@@ -393,7 +393,7 @@ async def test_stopping_never_cuts_a_result_write_short(db, monkeypatch: pytest.
         writes.append("written")
         return await original(self, uow, now)
 
-    monkeypatch.setattr(scheduler.delivery._Tally, "write", slow_write)
+    monkeypatch.setattr(scheduler.delivery.recorder.Tally, "write", slow_write)
     async with fake_telegram() as api:
         broadcast_id, _ = await queue_broadcast(db, {"en": "Water is off"}, clock())
         async with delivering(db, api, 50, clock):
