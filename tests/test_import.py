@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-import storage.importer as importer
+import storage.importer.report as importer_report
+import storage.importer.rows as importer_rows
+import storage.importer.run as importer_run
+import storage.importer.values as importer_values
+import storage.importer.writer as importer_writer
 from storage.database import Database
 from storage.importer import ImportFileError, ImportReport, RowError, import_csv
 from storage.models import Account, Charge, Meter, Payment
@@ -426,7 +430,7 @@ async def test_batches_are_separate_transactions(any_db, config, tmp_path, monke
 
 
 async def test_a_crash_leaves_whole_batches_and_a_rerun_completes(any_db, config, tmp_path, monkeypatch):
-    real = importer._write_batch
+    real = importer_writer._write_batch
     calls = 0
 
     async def crashing(session: Any, target: Any, batch: Any) -> tuple[int, int]:
@@ -437,7 +441,7 @@ async def test_a_crash_leaves_whole_batches_and_a_rerun_completes(any_db, config
             raise RuntimeError("power cut")  # after writing, before the commit
         return result
 
-    monkeypatch.setattr(importer, "_write_batch", crashing)
+    monkeypatch.setattr(importer_writer, "_write_batch", crashing)
     with pytest.raises(RuntimeError, match="power cut"):
         await run(any_db, config, "accounts", tmp_path, FIVE, batch_size=2)
     assert [row[2] for row in await rows(any_db, Account)] == ["6000001", "6000002"]
@@ -453,8 +457,8 @@ TWENTY = ACCOUNTS_HEADER + "\n" + "".join(f"teplo,{6100000 + i},a,h,{i},,,\n" fo
 
 async def test_the_next_batch_is_parsed_while_one_is_written(any_db, config, tmp_path, monkeypatch):
     """One write in flight, in file order, while the records after it are parsed."""
-    monkeypatch.setattr(importer, "YIELD_EVERY", 1)
-    real_write, real_parse = importer._write_batch, importer._RowParser.__call__
+    monkeypatch.setattr(importer_run, "YIELD_EVERY", 1)
+    real_write, real_parse = importer_writer._write_batch, importer_rows.RowParser.__call__
     parsed: list[int] = []  # balances of the records parsed so far: 0, 1, 2, ...
     writes: list[tuple[list[int], int]] = []  # (balances of the batch, records parsed when written)
     in_flight = most_in_flight = 0
@@ -474,8 +478,8 @@ async def test_the_next_batch_is_parsed_while_one_is_written(any_db, config, tmp
         in_flight -= 1
         return result
 
-    monkeypatch.setattr(importer._RowParser, "__call__", parse)
-    monkeypatch.setattr(importer, "_write_batch", write)
+    monkeypatch.setattr(importer_rows.RowParser, "__call__", parse)
+    monkeypatch.setattr(importer_writer, "_write_batch", write)
     report = await run(any_db, config, "accounts", tmp_path, TWENTY, batch_size=6)
     assert (report.inserted, report.rejected) == (20, 0)
     assert most_in_flight == 1
@@ -492,14 +496,14 @@ async def test_the_next_batch_is_parsed_while_one_is_written(any_db, config, tmp
 async def test_a_failing_batch_keeps_the_batches_before_it_and_writes_none_after(
     any_db, config, tmp_path, monkeypatch
 ):
-    real = importer._write_batch
+    real = importer_writer._write_batch
 
     async def failing(session: Any, target: Any, batch: Any) -> tuple[int, int]:
         if batch.rows[0][0] == 14:  # the third batch: records on lines 14-19
             raise RuntimeError("disk full")
         return await real(session, target, batch)
 
-    monkeypatch.setattr(importer, "_write_batch", failing)
+    monkeypatch.setattr(importer_writer, "_write_batch", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         await run(any_db, config, "accounts", tmp_path, TWENTY, batch_size=6)
     assert [row[2] for row in await rows(any_db, Account)] == [str(6100000 + i) for i in range(12)]
@@ -605,7 +609,7 @@ async def test_a_batch_larger_than_the_parameter_limit(any_db, config, tmp_path)
     ],
 )
 def test_money_values(raw, expected):
-    value = importer._money("amount")(raw)
+    value = importer_values.money("amount")(raw)
     assert isinstance(value, Decimal) and str(value) == expected
 
 
@@ -628,49 +632,54 @@ def test_money_values(raw, expected):
     ],
 )
 def test_bad_money_values(raw, reason):
-    with pytest.raises(importer._Rejected, match=reason):
-        importer._money("amount")(raw)
+    with pytest.raises(importer_values.Rejected, match=reason):
+        importer_values.money("amount")(raw)
 
 
-@pytest.mark.parametrize("sign", [importer._ANY, importer._NON_NEGATIVE, importer._POSITIVE])
+@pytest.mark.parametrize(
+    "sign", [importer_values.ANY, importer_values.NON_NEGATIVE, importer_values.POSITIVE]
+)
 def test_common_numbers_parse_as_the_general_rules_do(sign):
     """The money and meter parsers' shortcut for plain numbers agrees with ``_decimal``."""
     samples = ["0", "0.0", "-0", "-0.00", "5", "-5", "0.01", "-0.01", "12.3", "12.34", "12.345", "1.234567"]
     samples += ["999999999", "1000000000", "999999999999.99", "1000000000000", "-999999999999.99", "007"]
     for raw in samples:
         for parse, general in (
-            (importer._money("c", sign), lambda raw: importer._decimal("c", raw, 2, sign, "an amount")),
             (
-                importer._meter_value("c", 6, sign),
-                lambda raw: importer._decimal(
-                    "c", raw, 6, sign, "a number", importer.MAX_METER_INTEGER_DIGITS
+                importer_values.money("c", sign),
+                lambda raw: importer_values._decimal("c", raw, 2, sign, "an amount"),
+            ),
+            (
+                importer_values.meter_value("c", 6, sign),
+                lambda raw: importer_values._decimal(
+                    "c", raw, 6, sign, "a number", importer_values.MAX_METER_INTEGER_DIGITS
                 ),
             ),
         ):
             try:
                 expected: Any = general(raw)
-            except importer._Rejected as problem:
+            except importer_values.Rejected as problem:
                 expected = str(problem)
             try:
                 value: Any = parse(raw)
-            except importer._Rejected as problem:
+            except importer_values.Rejected as problem:
                 value = str(problem)
-            if isinstance(expected, Decimal) and parse.__qualname__.startswith("_money"):
+            if isinstance(expected, Decimal) and parse.__qualname__.startswith("money."):
                 expected = expected.quantize(Decimal("0.01"))
             assert (value, str(value)) == (expected, str(expected)), raw
 
 
 def test_meter_values_and_dates():
-    assert importer._meter_value("v", 6)("123456789.123456") == Decimal("123456789.123456")
-    with pytest.raises(importer._Rejected, match="at most 9 digits before the point"):
-        importer._meter_value("v", 3)("1234567890.1")
-    with pytest.raises(importer._Rejected, match="more than 3 decimal places"):
-        importer._meter_value("v", 3)("1.0001")
-    with pytest.raises(importer._Rejected, match="must not be negative"):
-        importer._meter_value("v", 3)("-0.5")
-    assert importer._date("d")("2026-02-28") == date(2026, 2, 28)
-    assert importer._date("d")("1.2.2026") == date(2026, 2, 1)
-    assert importer._date("d")("29.02.2024") == date(2024, 2, 29)
+    assert importer_values.meter_value("v", 6)("123456789.123456") == Decimal("123456789.123456")
+    with pytest.raises(importer_values.Rejected, match="at most 9 digits before the point"):
+        importer_values.meter_value("v", 3)("1234567890.1")
+    with pytest.raises(importer_values.Rejected, match="more than 3 decimal places"):
+        importer_values.meter_value("v", 3)("1.0001")
+    with pytest.raises(importer_values.Rejected, match="must not be negative"):
+        importer_values.meter_value("v", 3)("-0.5")
+    assert importer_values.date_value("d")("2026-02-28") == date(2026, 2, 28)
+    assert importer_values.date_value("d")("1.2.2026") == date(2026, 2, 1)
+    assert importer_values.date_value("d")("29.02.2024") == date(2024, 2, 29)
     for raw in (
         "2026-2-28",
         "2026-02-29",
@@ -680,12 +689,12 @@ def test_meter_values_and_dates():
         "2026-W09-6",
         "31.04.2026",
     ):
-        with pytest.raises(importer._Rejected, match="is not a date"):
-            importer._date("d")(raw)
+        with pytest.raises(importer_values.Rejected, match="is not a date"):
+            importer_values.date_value("d")(raw)
 
 
 async def test_reported_errors_are_capped_but_all_counted(any_db, config, tmp_path, monkeypatch):
-    monkeypatch.setattr(importer, "MAX_REPORTED_ERRORS", 2)
+    monkeypatch.setattr(importer_report, "MAX_REPORTED_ERRORS", 2)
     report = await run(any_db, config, "accounts", tmp_path, FIVE.replace(",h,", ",h,x"), batch_size=2)
     assert (report.inserted, report.rejected, len(report.errors), report.errors_truncated) == (0, 5, 2, True)
     assert [error.line for error in report.errors] == [2, 3]
