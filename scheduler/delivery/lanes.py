@@ -140,11 +140,11 @@ class Lane:
     async def _refill(self) -> None:
         limit = self.window - self.in_hand
         try:
-            rows = await self._claim(limit)
+            items = await self._claim(limit)
         except Exception:
             log.exception("delivery (%s): claiming outbox rows failed", self.channel)
-            rows = None
-        if not rows or len(rows) < limit:
+            items = None
+        if not items or len(items) < limit:
             self._next_claim_at = time.monotonic() + self.settings.poll_interval
         self.wake.set()
 
