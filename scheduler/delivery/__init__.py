@@ -35,6 +35,15 @@ DeliveryLoop that composes them, and build_delivery).
 """
 
 from scheduler.delivery.loop import DeliveryLoop, build_delivery
+from scheduler.delivery.role import delivery_role
 from scheduler.delivery.settings import Clock, DeliverySettings, in_flight_window, utc_now
 
-__all__ = ["Clock", "DeliveryLoop", "DeliverySettings", "build_delivery", "in_flight_window", "utc_now"]
+__all__ = [
+    "Clock",
+    "DeliveryLoop",
+    "DeliverySettings",
+    "build_delivery",
+    "delivery_role",
+    "in_flight_window",
+    "utc_now",
+]
