@@ -37,6 +37,15 @@ from domain.broadcast import BroadcastTextError, BroadcastTexts, parse_texts
 from domain.config import Config, ConfigError, enabled_channels, load_config
 from domain.quiet_hours import quiet_hours_from_config
 from domain.waiting import pause
+from handlers.broadcasting import (
+    MAX_ADDRESS,
+    AudienceError,
+    AudienceFilters,
+    build_audience,
+    count_recipients,
+    find_twin,
+    queue_broadcast,
+)
 from scheduler.delivery import build_delivery
 from storage.database import Database
 from storage.models import Broadcast
@@ -143,26 +152,29 @@ def read_texts(config: Config, path: Path) -> BroadcastTexts:
 
 
 def audience_from(config: Config, options: BroadcastOptions) -> Audience:
-    channels = enabled_channels(config)
-    if not channels:
+    if not enabled_channels(config):
         raise CliError("no messenger channel is configured: set [telegram] token (or [viber] token)")
-    if options.provider is not None and options.provider not in {p.id for p in config.providers}:
-        raise CliError(f"--provider: unknown provider {options.provider!r}")
-    if options.locale is not None and options.locale not in config.bot.locales:
-        raise CliError(f"--locale: {options.locale!r} is not one of {config.bot.locales}")
     min_debt: Decimal | None = None
     if options.debtors or options.min_debt is not None:
         try:
             min_debt = Decimal(options.min_debt.replace(",", ".")) if options.min_debt else Decimal(0)
         except InvalidOperation:
             raise CliError(f"--min-debt: not an amount: {options.min_debt!r}") from None
-    return Audience(
-        channels=channels,
-        provider=options.provider,
-        address=(options.address_contains or "").strip() or None,
-        min_debt=min_debt,
-        locale=options.locale,
+    filters = AudienceFilters(
+        provider=options.provider, address=options.address_contains, min_debt=min_debt, locale=options.locale
     )
+    try:
+        return build_audience(config, filters)
+    except AudienceError as error:
+        raise CliError(_audience_problem(config, error)) from None
+
+
+def _audience_problem(config: Config, error: AudienceError) -> str:
+    if error.problem == "unknown_provider":
+        return f"--provider: unknown provider {error.value!r}"
+    if error.problem == "unknown_locale":
+        return f"--locale: {error.value!r} is not one of {config.bot.locales}"
+    return f"--address-contains: longer than {MAX_ADDRESS} characters"
 
 
 def parse_moment(config: Config, value: str | None) -> datetime | None:
@@ -212,8 +224,8 @@ async def broadcast(
     db = await open_database(config)
     try:
         async with db.unit_of_work() as uow:
-            count = await uow.broadcasts.count_audience(audience)
-            twin = _same_unfinished(await uow.broadcasts.unfinished(), texts, audience, options.emergency)
+            count = await count_recipients(uow, audience)
+            twin = await find_twin(uow, texts, audience, options.emergency)
         print(f"Recipients: {count} — {describe_audience(audience)}", file=out)
         print(f"Languages: {', '.join(texts.texts)} (others get {texts.default_locale})", file=out)
         if options.dry_run:
@@ -249,17 +261,6 @@ def _now() -> datetime:
     return utc_now()
 
 
-def _same_unfinished(
-    running: Sequence[Broadcast], texts: BroadcastTexts, audience: Audience, emergency: bool
-) -> Broadcast | None:
-    """An unfinished broadcast with the same texts, audience and kind (a command run twice)."""
-    for broadcast in running:
-        same_audience = Audience.from_json(broadcast.audience) == audience
-        if broadcast.texts == texts.texts and same_audience and broadcast.emergency == emergency:
-            return broadcast
-    return None
-
-
 def _confirmed(ask: Callable[[str], str], count: int, emergency: bool) -> bool:
     kind = "EMERGENCY broadcast" if emergency else "broadcast"
     try:
@@ -278,18 +279,17 @@ async def _queue(
     now: datetime,
 ) -> tuple[int, int]:
     async with db.unit_of_work() as uow:
-        broadcast = await uow.broadcasts.create(
-            created_by=_creator(),
-            texts=texts.texts,
-            default_locale=texts.default_locale,
+        queued = await queue_broadcast(
+            uow,
+            texts=texts,
             audience=audience,
             emergency=emergency,
+            created_by=_creator(),
             now=now,
             scheduled_at=scheduled_at,
         )
-        total = await uow.broadcasts.queue(broadcast, now)
         await uow.commit()
-    return broadcast.id, total
+    return queued.id, queued.total
 
 
 def _warn_quiet_hours(config: Config, emergency: bool, moment: datetime, out: TextIO) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
+from typing import ClassVar, Self
+
+from pydantic import model_validator
 
 from domain.config import ProviderConfig
 from domain.localize import format_moment
@@ -16,6 +20,7 @@ from domain.verification import (
     mask_holder,
 )
 from handlers.context import Context
+from handlers.conversation import FlowState
 from handlers.menu import cancel_row, menu_reply, no_account_reply, not_understood
 from handlers.routing import Router, action_argument, parse_id
 from handlers.types import Button, Reply
@@ -23,9 +28,30 @@ from storage.models import Account
 
 router = Router()
 
-STEP_PROVIDER = "bind:provider"
-STEP_NUMBER = "bind:number"
-STEP_FACT = "bind:fact"
+
+class BindStep(StrEnum):
+    PROVIDER = "bind:provider"
+    NUMBER = "bind:number"
+    FACT = "bind:fact"
+
+
+class BindingState(FlowState):
+    """Adding an account: the company chosen, then the number typed, then the receipt fact asked."""
+
+    FLOW: ClassVar[str] = "bind"
+    VERSION: ClassVar[int] = 1
+
+    step: BindStep
+    provider: str | None = None
+    number: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.step is not BindStep.PROVIDER and self.provider is None:
+            raise ValueError("no provider")
+        if self.step is BindStep.FACT and not self.number:
+            raise ValueError("no number")
+        return self
 
 
 def provider_label(ctx: Context, account: Account) -> str:
@@ -59,7 +85,7 @@ def _locked_reply(ctx: Context, remaining: timedelta) -> Reply:
 
 
 def _ask_number(ctx: Context, provider: ProviderConfig, prefix: str = "") -> Reply:
-    ctx.set_state(STEP_NUMBER, provider=provider.id)
+    ctx.save(BindingState(step=BindStep.NUMBER, provider=provider.id))
     text = ctx._(
         "Type the personal account number from your {provider} receipt.",
         provider=provider.localized_name(ctx.tr.locale),
@@ -89,7 +115,7 @@ async def start_binding(ctx: Context) -> list[Reply]:
     providers = ctx.config.providers
     if len(providers) == 1:
         return [_ask_number(ctx, providers[0])]
-    ctx.set_state(STEP_PROVIDER)
+    ctx.save(BindingState(step=BindStep.PROVIDER))
     buttons = [[Button(p.localized_name(ctx.tr.locale), f"accp:{p.id}")] for p in providers]
     return [Reply(ctx._("Which company's receipt is it?"), buttons=[*buttons, cancel_row(ctx)])]
 
@@ -106,7 +132,7 @@ async def provider_chosen(ctx: Context) -> list[Reply]:
     return [_ask_number(ctx, provider)]
 
 
-@router.step(STEP_PROVIDER)
+@router.step(BindStep.PROVIDER)
 async def provider_expected(ctx: Context) -> list[Reply]:
     buttons = [[Button(p.localized_name(ctx.tr.locale), f"accp:{p.id}")] for p in ctx.config.providers]
     return [
@@ -114,16 +140,19 @@ async def provider_expected(ctx: Context) -> list[Reply]:
     ]
 
 
-def _provider_from_state(ctx: Context) -> ProviderConfig | None:
+def _provider_of(ctx: Context, state: BindingState | None) -> ProviderConfig | None:
+    """The state's company, if it is still configured."""
+    if state is None or state.provider is None:
+        return None
     try:
-        return ctx.config.provider(str(ctx.data.get("provider", "")))
+        return ctx.config.provider(state.provider)
     except KeyError:
         return None
 
 
-@router.step(STEP_NUMBER)
+@router.step(BindStep.NUMBER)
 async def number_typed(ctx: Context) -> list[Reply]:
-    provider = _provider_from_state(ctx)
+    provider = _provider_of(ctx, ctx.load(BindingState))
     if provider is None:
         return await start_binding(ctx)
     number = normalize_account_number(ctx.incoming.text) if ctx.incoming.kind == "text" else None
@@ -137,14 +166,15 @@ async def number_typed(ctx: Context) -> list[Reply]:
                 buttons=[cancel_row(ctx)],
             )
         ]
-    ctx.set_state(STEP_FACT, provider=provider.id, number=number)
+    ctx.save(BindingState(step=BindStep.FACT, provider=provider.id, number=number))
     return [Reply(_fact_question(ctx, provider), buttons=[cancel_row(ctx)])]
 
 
-@router.step(STEP_FACT)
+@router.step(BindStep.FACT)
 async def fact_typed(ctx: Context) -> list[Reply]:
-    provider = _provider_from_state(ctx)
-    number = str(ctx.data.get("number", ""))
+    state = ctx.load(BindingState)
+    provider = _provider_of(ctx, state)
+    number = state.number if state is not None else None
     if provider is None or not number:
         return await start_binding(ctx)
     if ctx.incoming.kind != "text" or not ctx.incoming.text.strip():

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from domain.config import Config
 from domain.i18n import Translator, translator
+from handlers.conversation import ExpiredConversation, FlowState
 from handlers.types import Incoming
 from storage.models import Account, Chat
 from storage.unit_of_work import UnitOfWork
+
+S = TypeVar("S", bound=FlowState)
 
 
 @dataclass
@@ -29,16 +32,26 @@ class Context:
     def state(self) -> str:
         return self.chat.state or ""
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return dict(self.chat.state_data or {})
+    def load(self, flow: type[S]) -> S | None:
+        """The chat's state in ``flow``; None when it is not in that flow.
 
-    def set_state(self, state: str, **data: Any) -> None:
-        self.chat.state = state
-        self.chat.state_data = data  # a new dict, so the JSON column is marked dirty
+        Raises ExpiredConversation when the stored state is this flow's but no longer parses.
+        """
+        return flow.parse(self.state, self.chat.state_data)
+
+    def require(self, flow: type[S]) -> S:
+        """The state of a chat the engine routed to one of ``flow``'s steps (ExpiredConversation if none)."""
+        state = self.load(flow)
+        if state is None:
+            raise ExpiredConversation(self.state, f"not a state of {flow.__name__}")
+        return state
+
+    def save(self, state: FlowState) -> None:
+        # a new dict each time, so the JSON column is marked dirty
+        self.chat.state, self.chat.state_data = state.stored()
 
     def clear_state(self) -> None:
-        self.set_state("")
+        self.chat.state, self.chat.state_data = "", {}
 
     def set_locale(self, locale: str) -> None:
         self.chat.locale = locale

@@ -15,6 +15,7 @@ from domain.masking import LOG_SCOPE, LogScope, mask_id
 from domain.metrics import UPDATE_DURATION, UPDATES
 from handlers import accounts, balance, help, menu, operator, payments, readings, settings, start
 from handlers.context import Context
+from handlers.conversation import ExpiredConversation
 from handlers.routing import Router
 from handlers.types import Incoming, Reply
 from storage.database import Database
@@ -121,9 +122,18 @@ class Engine:
             if not chat.active:
                 chat.active = True  # they wrote to us, so we may write to them again
             ctx = Context(incoming, chat, uow, self.config, now, translator(chat.locale))
-            replies = await self._route(ctx)
+            replies = await self._answer(ctx)
             await uow.commit()
             return replies
+
+    async def _answer(self, ctx: Context) -> list[Reply]:
+        """The replies to the update; a stored state that no longer parses leads back to the menu."""
+        try:
+            return await self._route(ctx)
+        except ExpiredConversation as expired:
+            log.info("%s chat %s: %s; back to the menu", ctx.incoming.channel, ctx.incoming.chat_id, expired)
+            ctx.clear_state()
+            return [menu.menu_reply(ctx, ctx._("That conversation has expired; here is the main menu."))]
 
     async def _route(self, ctx: Context) -> list[Reply]:
         incoming = ctx.incoming
@@ -142,6 +152,8 @@ class Engine:
         step = self.router.steps.get(ctx.state)
         if step is not None:
             return await step(ctx)
+        if ctx.state:
+            raise ExpiredConversation(ctx.state, "no such step")
         return await menu.not_understood(ctx)
 
     async def _apologise(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:

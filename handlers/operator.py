@@ -13,14 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import ClassVar, Self
+
+from pydantic import Field, model_validator
 
 from domain.broadcast import MAX_TEXT_UNITS, BroadcastTextError, BroadcastTexts, parse_texts
-from domain.config import enabled_channels
-from domain.localize import format_moment, format_number
+from domain.localize import format_moment
 from domain.money import parse_amount
 from domain.quiet_hours import quiet_hours_from_config
+from handlers.broadcasting import (
+    AudienceError,
+    AudienceFilters,
+    ProgressChat,
+    build_audience,
+    count_recipients,
+    filters_of,
+    queue_broadcast,
+    render_preview,
+)
 from handlers.context import Context
+from handlers.conversation import FlowState
 from handlers.menu import cancel_row, not_understood
 from handlers.routing import Handler, Router, action_argument, parse_id
 from handlers.types import Button, Reply
@@ -29,15 +42,40 @@ from storage.repositories.broadcasts import UNFINISHED, Audience, progress_of
 
 router = Router()
 
-STEP_TEXT = "op:text"
-STEP_ADDRESS = "op:address"
-STEP_DEBT = "op:debt"
-STEP_PREVIEW = "op:preview"
-STEP_KIND = "op:kind"
-
-PREVIEW_CHARS = 600
 RECENT = 10
-MAX_ADDRESS = 100
+
+
+class DraftStep(StrEnum):
+    TEXT = "op:text"  # waiting for the text
+    ADDRESS = "op:address"  # waiting for an address fragment
+    DEBT = "op:debt"  # waiting for a debt amount
+    PREVIEW = "op:preview"  # the preview is shown; filters or Confirm
+    KIND = "op:kind"  # confirmed; emergency or common?
+
+
+class BroadcastDraft(FlowState):
+    """A broadcast being written: its texts (once typed) and the audience's filters."""
+
+    FLOW: ClassVar[str] = "op"
+    VERSION: ClassVar[int] = 1
+
+    step: DraftStep
+    texts: dict[str, str] = Field(default_factory=dict)
+    default: str = ""
+    audience: AudienceFilters = AudienceFilters()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.step is not DraftStep.TEXT and self.default not in self.texts:
+            raise ValueError("a draft without its texts")
+        return self
+
+    @property
+    def broadcast_texts(self) -> BroadcastTexts:
+        return BroadcastTexts(dict(self.texts), self.default)
+
+    def at(self, step: DraftStep, audience: AudienceFilters | None = None) -> BroadcastDraft:
+        return self.model_copy(update={"step": step, "audience": audience or self.audience})
 
 
 def operators_only(handler: Handler) -> Handler:
@@ -53,31 +91,22 @@ def operators_only(handler: Handler) -> Handler:
     return guarded
 
 
-# --- the draft kept in the conversation state ---------------------------------------------------
+def _draft(ctx: Context) -> BroadcastDraft | None:
+    """The draft with its texts; None before the text is typed or outside the flow."""
+    draft = ctx.load(BroadcastDraft)
+    return draft if draft is not None and draft.step is not DraftStep.TEXT else None
 
 
-def _draft_texts(ctx: Context) -> BroadcastTexts | None:
-    texts = ctx.data.get("texts")
-    if not isinstance(texts, dict) or not texts:
+def _audience(ctx: Context, filters: AudienceFilters) -> Audience | None:
+    try:
+        return build_audience(ctx.config, filters)
+    except AudienceError:
         return None
-    return BroadcastTexts({str(k): str(v) for k, v in texts.items()}, str(ctx.data.get("default", "")))
 
 
-def _draft_audience(ctx: Context) -> Audience:
-    data: dict[str, Any] = dict(ctx.data.get("audience") or {})
-    data["channels"] = list(enabled_channels(ctx.config))
-    return Audience.from_json(data)
-
-
-def _save(ctx: Context, state: str, texts: BroadcastTexts, audience: Audience) -> None:
-    filters = {key: value for key, value in audience.to_json().items() if key != "channels"}
-    ctx.set_state(state, texts=texts.texts, default=texts.default_locale, audience=filters)
-
-
-def _with(audience: Audience, **changes: Any) -> Audience:
-    data = audience.to_json()
-    data.update({key: value for key, value in changes.items()})
-    return Audience.from_json({key: value for key, value in data.items() if value is not None})
+def _draft_audience(ctx: Context, draft: BroadcastDraft) -> Audience:
+    """The draft's audience; everyone when its filters no longer fit the config (a company removed)."""
+    return _audience(ctx, draft.audience) or build_audience(ctx.config, AudienceFilters())
 
 
 # --- /broadcast: the text -----------------------------------------------------------------------
@@ -86,7 +115,7 @@ def _with(audience: Audience, **changes: Any) -> Audience:
 @router.command("/broadcast")
 @operators_only
 async def start_broadcast(ctx: Context) -> list[Reply]:
-    ctx.set_state(STEP_TEXT)
+    ctx.save(BroadcastDraft(step=DraftStep.TEXT))
     example = "\n".join(f"{code}: …" for code in ctx.config.bot.locales[:2])
     text = ctx._(
         "Send me the text of the broadcast.\n"
@@ -117,9 +146,10 @@ def _text_problem(ctx: Context, error: BroadcastTextError) -> str:
     return ctx._("The text is empty.")
 
 
-@router.step(STEP_TEXT)
+@router.step(DraftStep.TEXT)
 @operators_only
 async def text_received(ctx: Context) -> list[Reply]:
+    draft = ctx.require(BroadcastDraft)
     if ctx.incoming.kind != "text":
         return [Reply(ctx._("Please send the broadcast as text."), buttons=[cancel_row(ctx)])]
     try:
@@ -128,7 +158,8 @@ async def text_received(ctx: Context) -> list[Reply]:
         return [
             Reply(_text_problem(ctx, error) + " " + ctx._("Please send it again."), buttons=[cancel_row(ctx)])
         ]
-    _save(ctx, STEP_PREVIEW, texts, Audience())
+    update = {"step": DraftStep.PREVIEW, "texts": texts.texts, "default": texts.default_locale}
+    ctx.save(draft.model_copy(update={**update, "audience": AudienceFilters()}))
     return [_audience_menu(ctx)]
 
 
@@ -146,51 +177,13 @@ def _audience_menu(ctx: Context) -> Reply:
     return Reply(_("Who should get it? Filters can be combined."), buttons=buttons)
 
 
-def describe_audience(ctx: Context, audience: Audience) -> str:
-    parts: list[str] = []
-    if audience.provider is not None:
-        try:
-            name = ctx.config.provider(audience.provider).localized_name(ctx.tr.locale)
-        except KeyError:
-            name = audience.provider
-        parts.append(ctx._("company: {name}", name=name))
-    if audience.address:
-        parts.append(ctx._("address contains “{text}”", text=audience.address))
-    if audience.min_debt is not None:
-        parts.append(ctx._("owe more than {amount}", amount=format_number(audience.min_debt, ctx.tr.locale)))
-    if audience.locale is not None:
-        parts.append(ctx._("language: {code}", code=audience.locale))
-    return "; ".join(parts) if parts else ctx._("everyone")
-
-
-async def _preview(ctx: Context, audience: Audience) -> list[Reply]:
-    texts = _draft_texts(ctx)
-    if texts is None:
-        return await start_broadcast(ctx)
-    _save(ctx, STEP_PREVIEW, texts, audience)
-    count = await ctx.uow.broadcasts.count_audience(audience)
-    sample = texts.for_locale(ctx.tr.locale)
-    if len(sample) > PREVIEW_CHARS:
-        sample = sample[:PREVIEW_CHARS] + "…"
-    text = "\n".join(
-        [
-            ctx._("Broadcast preview"),
-            ctx._("Audience: {audience}", audience=describe_audience(ctx, audience)),
-            ctx._("Recipients: {count}", count=count),
-            ctx._(
-                "Languages: {codes} (others get {default})",
-                codes=", ".join(texts.texts),
-                default=texts.default_locale,
-            ),
-            "",
-            sample,
-        ]
-    )
+async def _preview(ctx: Context, draft: BroadcastDraft, audience: Audience) -> list[Reply]:
+    ctx.save(draft.at(DraftStep.PREVIEW, filters_of(audience)))
+    count = await count_recipients(ctx.uow, audience)
+    text = render_preview(ctx.config, ctx.tr, draft.broadcast_texts, audience, count)
     buttons: list[list[Button]] = []
     if count:
         buttons.append([Button(ctx._("Confirm"), "op:ok")])
-    else:
-        text += "\n\n" + ctx._("Nobody matches. Change the filters.")
     buttons += [
         [Button(ctx._("Add a filter"), "op:aud"), Button(ctx._("Everyone"), "op:all")],
         cancel_row(ctx),
@@ -208,8 +201,8 @@ async def _show_languages(ctx: Context) -> list[Reply]:
     return [Reply(ctx._("Residents using which language?"), buttons=buttons)]
 
 
-async def _ask_address(ctx: Context) -> list[Reply]:
-    ctx.set_state(STEP_ADDRESS, **{key: value for key, value in ctx.data.items()})
+async def _ask_address(ctx: Context, draft: BroadcastDraft) -> list[Reply]:
+    ctx.save(draft.at(DraftStep.ADDRESS))
     return [
         Reply(
             ctx._("Type part of the address, e.g. a street name (any letter case)."),
@@ -218,42 +211,51 @@ async def _ask_address(ctx: Context) -> list[Reply]:
     ]
 
 
-async def _ask_debt(ctx: Context) -> list[Reply]:
-    ctx.set_state(STEP_DEBT, **{key: value for key, value in ctx.data.items()})
+async def _ask_debt(ctx: Context, draft: BroadcastDraft) -> list[Reply]:
+    ctx.save(draft.at(DraftStep.DEBT))
     buttons = [[Button(ctx._("Any debt"), "op:d")], cancel_row(ctx)]
     return [
         Reply(ctx._("Only residents who owe more than what amount? Type it, or choose:"), buttons=buttons)
     ]
 
 
-@router.step(STEP_ADDRESS)
+@router.step(DraftStep.ADDRESS)
 @operators_only
 async def address_received(ctx: Context) -> list[Reply]:
+    draft = ctx.require(BroadcastDraft)
     fragment = ctx.incoming.text.strip() if ctx.incoming.kind == "text" else ""
-    if not fragment or len(fragment) > MAX_ADDRESS:
+    audience = _audience(ctx, draft.audience.model_copy(update={"address": fragment})) if fragment else None
+    if audience is None:
         return [
             Reply(ctx._("Please type part of the address, e.g. a street name."), buttons=[cancel_row(ctx)])
         ]
-    return await _preview(ctx, _with(_draft_audience(ctx), address=fragment))
+    return await _preview(ctx, draft, audience)
 
 
-@router.step(STEP_DEBT)
+async def _with_min_debt(ctx: Context, draft: BroadcastDraft, amount: Decimal) -> list[Reply]:
+    filters = draft.audience.model_copy(update={"min_debt": amount})
+    return await _preview(ctx, draft, _audience(ctx, filters) or _draft_audience(ctx, draft))
+
+
+@router.step(DraftStep.DEBT)
 @operators_only
 async def debt_received(ctx: Context) -> list[Reply]:
+    draft = ctx.require(BroadcastDraft)
     amount = parse_amount(ctx.incoming.text) if ctx.incoming.kind == "text" else None
     if amount is None or amount < 0:
         return [
             Reply(ctx._("Please type an amount, e.g. 500, or choose “Any debt”."), buttons=[cancel_row(ctx)])
         ]
-    return await _preview(ctx, _with(_draft_audience(ctx), min_debt=str(amount)))
+    return await _with_min_debt(ctx, draft, amount)
 
 
-@router.step(STEP_PREVIEW, STEP_KIND)
+@router.step(DraftStep.PREVIEW, DraftStep.KIND)
 @operators_only
 async def use_the_buttons(ctx: Context) -> list[Reply]:
-    if ctx.state == STEP_KIND:
+    draft = ctx.require(BroadcastDraft)
+    if draft.step is DraftStep.KIND:
         return [_kind_question(ctx)]
-    return await _preview(ctx, _draft_audience(ctx))
+    return await _preview(ctx, draft, _draft_audience(ctx, draft))
 
 
 # --- confirming and queuing ---------------------------------------------------------------------
@@ -271,38 +273,31 @@ def _kind_question(ctx: Context) -> Reply:
     return Reply(text, buttons=buttons)
 
 
-async def _confirm(ctx: Context) -> list[Reply]:
-    if _draft_texts(ctx) is None:
-        return await start_broadcast(ctx)
-    ctx.set_state(STEP_KIND, **{key: value for key, value in ctx.data.items()})
+async def _confirm(ctx: Context, draft: BroadcastDraft) -> list[Reply]:
+    ctx.save(draft.at(DraftStep.KIND))
     return [_kind_question(ctx)]
 
 
-async def _queue(ctx: Context, emergency: bool) -> list[Reply]:
-    texts = _draft_texts(ctx)
-    if texts is None or ctx.state != STEP_KIND:
+async def _queue(ctx: Context, draft: BroadcastDraft, emergency: bool) -> list[Reply]:
+    if draft.step is not DraftStep.KIND:
         return await start_broadcast(ctx)
-    audience = _draft_audience(ctx)
-    if not audience.channels:
-        ctx.clear_state()
-        return [Reply(ctx._("No messenger channel is configured for delivery; nothing was queued."))]
-    broadcast = await ctx.uow.broadcasts.create(
-        created_by=f"{ctx.incoming.channel}:{ctx.incoming.user_id}",
-        texts=texts.texts,
-        default_locale=texts.default_locale,
-        audience=audience,
-        emergency=emergency,
-        now=ctx.now,
-        progress_channel=ctx.incoming.channel,
-        progress_chat_key=ctx.incoming.chat_id,
-        progress_locale=ctx.tr.locale,
-    )
-    total = await ctx.uow.broadcasts.queue(broadcast, ctx.now)
     ctx.clear_state()
+    try:
+        queued = await queue_broadcast(
+            ctx.uow,
+            texts=draft.broadcast_texts,
+            audience=_draft_audience(ctx, draft),
+            emergency=emergency,
+            created_by=f"{ctx.incoming.channel}:{ctx.incoming.user_id}",
+            now=ctx.now,
+            progress=ProgressChat(ctx.incoming.channel, ctx.incoming.chat_id, ctx.tr.locale),
+        )
+    except AudienceError:
+        return [Reply(ctx._("No messenger channel is configured for delivery; nothing was queued."))]
     text = ctx._(
         "Broadcast #{id} is queued for {count} recipients. Its progress will appear here.",
-        id=broadcast.id,
-        count=total,
+        id=queued.id,
+        count=queued.total,
     )
     return [Reply(text, buttons=[[Button(ctx._("Broadcasts"), "op:list")]])]
 
@@ -383,23 +378,18 @@ async def _cancel(ctx: Context, broadcast_id: int) -> list[Reply]:
 # --- the buttons --------------------------------------------------------------------------------
 
 
-async def _set_provider(ctx: Context, provider_id: str) -> list[Reply]:
-    if provider_id not in {p.id for p in ctx.config.providers}:
+async def _set_provider(ctx: Context, draft: BroadcastDraft, provider_id: str) -> list[Reply]:
+    audience = _audience(ctx, draft.audience.model_copy(update={"provider": provider_id}))
+    if audience is None:
         return await _show_providers(ctx)
-    return await _preview(ctx, _with(_draft_audience(ctx), provider=provider_id))
+    return await _preview(ctx, draft, audience)
 
 
-async def _set_locale(ctx: Context, code: str) -> list[Reply]:
-    if code not in ctx.config.bot.locales:
+async def _set_locale(ctx: Context, draft: BroadcastDraft, code: str) -> list[Reply]:
+    audience = _audience(ctx, draft.audience.model_copy(update={"locale": code}))
+    if audience is None:
         return await _show_languages(ctx)
-    return await _preview(ctx, _with(_draft_audience(ctx), locale=code))
-
-
-async def _in_draft(ctx: Context, then: Callable[[], Awaitable[list[Reply]]]) -> list[Reply]:
-    """Audience buttons only make sense while a draft exists (an old button pressed later starts over)."""
-    if _draft_texts(ctx) is None:
-        return await start_broadcast(ctx)
-    return await then()
+    return await _preview(ctx, draft, audience)
 
 
 @router.action("op")
@@ -414,23 +404,27 @@ async def operator_action(ctx: Context) -> list[Reply]:
         if broadcast_id is None:
             return await list_broadcasts(ctx)
         return await (_ask_cancel if name == "stop" else _cancel)(ctx, broadcast_id)
-    draft_steps: dict[str, Callable[[], Awaitable[list[Reply]]]] = {
-        "aud": lambda: _reply(_audience_menu(ctx)),
-        "all": lambda: _preview(ctx, Audience(channels=enabled_channels(ctx.config))),
-        "prov": lambda: _show_providers(ctx),
-        "p": lambda: _set_provider(ctx, value),
-        "addr": lambda: _ask_address(ctx),
-        "debt": lambda: _ask_debt(ctx),
-        "d": lambda: _preview(ctx, _with(_draft_audience(ctx), min_debt=str(Decimal(0)))),
-        "lang": lambda: _show_languages(ctx),
-        "l": lambda: _set_locale(ctx, value),
-        "ok": lambda: _confirm(ctx),
-        "k": lambda: _queue(ctx, emergency=value == "e"),
+    draft_steps: dict[str, Callable[[BroadcastDraft], Awaitable[list[Reply]]]] = {
+        "aud": lambda draft: _reply(_audience_menu(ctx)),
+        "all": lambda draft: _preview(ctx, draft, build_audience(ctx.config, AudienceFilters())),
+        "prov": lambda draft: _show_providers(ctx),
+        "p": lambda draft: _set_provider(ctx, draft, value),
+        "addr": lambda draft: _ask_address(ctx, draft),
+        "debt": lambda draft: _ask_debt(ctx, draft),
+        "d": lambda draft: _with_min_debt(ctx, draft, Decimal(0)),
+        "lang": lambda draft: _show_languages(ctx),
+        "l": lambda draft: _set_locale(ctx, draft, value),
+        "ok": lambda draft: _confirm(ctx, draft),
+        "k": lambda draft: _queue(ctx, draft, emergency=value == "e"),
     }
     step = draft_steps.get(name)
     if step is None:
         return await not_understood(ctx)
-    return await _in_draft(ctx, step)
+    # Audience buttons only make sense while a draft exists (an old button pressed later starts over).
+    draft = _draft(ctx)
+    if draft is None:
+        return await start_broadcast(ctx)
+    return await step(draft)
 
 
 async def _reply(reply: Reply) -> list[Reply]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import ClassVar, Self
+
+from pydantic import Field, model_validator
 
 from domain.config import ProviderConfig
 from domain.i18n import N_
@@ -13,6 +16,7 @@ from domain.readings import ValueCheck, ValueProblem, check_value, consumption, 
 from domain.windows import WindowSpan, window_status
 from handlers.accounts import provider_label
 from handlers.context import Context
+from handlers.conversation import FlowState
 from handlers.menu import cancel_row, menu_reply, no_account_reply, not_understood
 from handlers.routing import Router, action_argument, parse_id
 from handlers.types import Button, Reply
@@ -20,9 +24,50 @@ from storage.models import Account, Meter
 
 router = Router()
 
-STEP_VALUE = "rd:value"
-STEP_CONFIRM_VALUE = "rd:unusual"
-STEP_SUMMARY = "rd:summary"
+
+class ReadingsStep(StrEnum):
+    VALUE = "rd:value"  # waiting for the reading of meters[index]
+    UNUSUAL = "rd:unusual"  # an unusual value (pending) waits for confirmation
+    SUMMARY = "rd:summary"  # every value typed; waiting for Confirm or Edit
+
+
+class ReadingsState(FlowState):
+    """One pass over the account's manual meters for one period."""
+
+    FLOW: ClassVar[str] = "rd"
+    VERSION: ClassVar[int] = 1
+
+    step: ReadingsStep
+    account: int
+    period: str
+    meters: tuple[int, ...]
+    index: int
+    values: dict[str, Decimal] = Field(default_factory=dict)  # meter id (as text) → the value typed
+    editing: bool = False  # correcting one value from the summary: back to the summary after it
+    pending: Decimal | None = None
+    nonce: str | None = None  # the summary's: saving it twice stores the readings once
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if not self.meters or not 0 <= self.index < len(self.meters):
+            raise ValueError("no meter at index")
+        if self.step is ReadingsStep.UNUSUAL and self.pending is None:
+            raise ValueError("no pending value")
+        if self.step is ReadingsStep.SUMMARY and (
+            not self.nonce or any(str(meter) not in self.values for meter in self.meters)
+        ):
+            raise ValueError("an incomplete summary")
+        return self
+
+
+class SavedReadings(FlowState):
+    """Kept while idle after saving, so a second Confirm shows the receipt instead of saving again."""
+
+    FLOW: ClassVar[str] = "rd"
+    VERSION: ClassVar[int] = 1
+
+    receipt: str
+
 
 KIND_NAMES = {
     "cold_water": N_("Cold water"),
@@ -115,15 +160,14 @@ async def start_readings(ctx: Context, account_id: int) -> list[Reply]:
     if not manual:
         text = ctx._("There are no meters to submit readings for on account {number}.", number=account.number)
         return [menu_reply(ctx, "\n".join([text, *notes]))]
-    ctx.set_state(
-        STEP_VALUE,
+    state = ReadingsState(
+        step=ReadingsStep.VALUE,
         account=account.id,
         period=current.period,
-        meters=[meter.id for meter in manual],
+        meters=tuple(meter.id for meter in manual),
         index=0,
-        values={},
-        editing=False,
     )
+    ctx.save(state)
     intro = ctx._(
         "Readings for {period}, account {number} ({provider}). The window is open until {closes} inclusive.",
         period=format_period(current.period, ctx.tr.locale),
@@ -131,31 +175,33 @@ async def start_readings(ctx: Context, account_id: int) -> list[Reply]:
         provider=provider.localized_name(ctx.tr.locale),
         closes=format_day(current.closes, ctx.tr.locale),
     )
-    question = await _question(ctx)
+    question = await _question(ctx, state)
     return [Reply("\n".join([intro, *notes])), question]
 
 
-async def _meter_at(ctx: Context, index: int) -> Meter | None:
-    meter_ids: list[int] = ctx.data.get("meters", [])
-    if not 0 <= index < len(meter_ids):
+async def _meter_at(ctx: Context, state: ReadingsState, index: int) -> Meter | None:
+    if not 0 <= index < len(state.meters):
         return None
-    return await ctx.uow.readings.meter_of_account(meter_ids[index], ctx.data.get("account"))
+    return await ctx.uow.readings.meter_of_account(state.meters[index], state.account)
 
 
-async def _question(ctx: Context, prefix: str = "") -> Reply:
-    data = ctx.data
-    index = int(data["index"])
-    meter = await _meter_at(ctx, index)
+def _meters_changed(ctx: Context) -> Reply:
+    ctx.clear_state()
+    return menu_reply(ctx, ctx._("The list of meters has changed. Please start again."))
+
+
+async def _question(ctx: Context, state: ReadingsState, prefix: str = "") -> Reply:
+    index = state.index
+    meter = await _meter_at(ctx, state, index)
     if meter is None:
-        ctx.clear_state()
-        return menu_reply(ctx, ctx._("The list of meters has changed. Please start again."))
-    previous = await ctx.uow.readings.previous(meter, data["period"])
+        return _meters_changed(ctx)
+    previous = await ctx.uow.readings.previous(meter, state.period)
     lines = [prefix] if prefix else []
     lines.append(
         ctx._(
             "Meter {n} of {total}: {meter}",
             n=index + 1,
-            total=len(data["meters"]),
+            total=len(state.meters),
             meter=meter_name(ctx, meter),
         )
     )
@@ -171,7 +217,7 @@ async def _question(ctx: Context, prefix: str = "") -> Reply:
                 date=format_day(previous.on, ctx.tr.locale),
             )
         )
-    submitted = (await ctx.uow.readings.latest_for_period([meter.id], data["period"])).get(meter.id)
+    submitted = (await ctx.uow.readings.latest_for_period([meter.id], state.period)).get(meter.id)
     if submitted is not None:
         lines.append(
             ctx._(
@@ -201,22 +247,24 @@ def _problem_text(ctx: Context, problem: ValueProblem, precision: int) -> str:
     return ctx._("Please type the reading as a number, for example 123.456 or 123,456.")
 
 
-@router.step(STEP_VALUE)
+@router.step(ReadingsStep.VALUE)
 async def value_typed(ctx: Context) -> list[Reply]:
-    data = ctx.data
-    meter = await _meter_at(ctx, int(data.get("index", -1)))
+    return await _value_typed(ctx, ctx.require(ReadingsState))
+
+
+async def _value_typed(ctx: Context, state: ReadingsState) -> list[Reply]:
+    meter = await _meter_at(ctx, state, state.index)
     if meter is None:
-        ctx.clear_state()
-        return [menu_reply(ctx, ctx._("The list of meters has changed. Please start again."))]
+        return [_meters_changed(ctx)]
     text = ctx.incoming.text if ctx.incoming.kind == "text" else ""
     parsed = parse_meter_value(text, meter.precision)
     if parsed.value is None:
         reason = _problem_text(ctx, parsed.problem or ValueProblem.NOT_A_NUMBER, meter.precision)
-        return [await _question(ctx, prefix=reason)]
-    previous = await ctx.uow.readings.previous(meter, data["period"])
+        return [await _question(ctx, state, prefix=reason)]
+    previous = await ctx.uow.readings.previous(meter, state.period)
     verdict = check_value(parsed.value, previous.value, meter.max_monthly_delta)
     if verdict in (ValueCheck.BELOW_PREVIOUS, ValueCheck.JUMP):
-        ctx.set_state(STEP_CONFIRM_VALUE, **{**data, "pending": str(parsed.value)})
+        ctx.save(state.model_copy(update={"step": ReadingsStep.UNUSUAL, "pending": parsed.value}))
         if verdict is ValueCheck.BELOW_PREVIOUS:
             text = ctx._(
                 "{value} is lower than the previous reading {previous}. If the meter was replaced or went "
@@ -233,39 +281,49 @@ async def value_typed(ctx: Context) -> list[Reply]:
                 limit=_amount(ctx, meter.max_monthly_delta, meter),
             )
         return [Reply(text, buttons=[[Button(ctx._("Yes, the value is right"), "rd:ok")], cancel_row(ctx)])]
-    return await _accept(ctx, data, parsed.value)
+    return await _accept(ctx, state, parsed.value)
 
 
-@router.step(STEP_CONFIRM_VALUE)
+@router.step(ReadingsStep.UNUSUAL)
 async def value_retyped(ctx: Context) -> list[Reply]:
     """While an unusual value waits for confirmation, a newly typed value replaces it."""
-    ctx.set_state(STEP_VALUE, **{key: value for key, value in ctx.data.items() if key != "pending"})
-    return await value_typed(ctx)
+    state = ctx.require(ReadingsState).model_copy(update={"step": ReadingsStep.VALUE, "pending": None})
+    ctx.save(state)
+    return await _value_typed(ctx, state)
 
 
-async def _accept(ctx: Context, data: dict[str, Any], value: Decimal) -> list[Reply]:
-    index = int(data["index"])
-    values = {**data.get("values", {}), str(data["meters"][index]): str(value)}
-    data = {key: item for key, item in data.items() if key != "pending"}
-    next_index = len(data["meters"]) if data.get("editing") else index + 1
-    if next_index < len(data["meters"]):
-        ctx.set_state(STEP_VALUE, **{**data, "values": values, "index": next_index})
-        return [await _question(ctx)]
-    ctx.set_state(STEP_SUMMARY, **{**data, "values": values, "nonce": secrets.token_hex(8), "editing": False})
-    return [await _summary(ctx)]
+async def _accept(ctx: Context, state: ReadingsState, value: Decimal) -> list[Reply]:
+    values = {**state.values, str(state.meters[state.index]): value}
+    next_index = len(state.meters) if state.editing else state.index + 1
+    if next_index < len(state.meters):
+        state = state.model_copy(
+            update={"step": ReadingsStep.VALUE, "values": values, "index": next_index, "pending": None}
+        )
+        ctx.save(state)
+        return [await _question(ctx, state)]
+    state = state.model_copy(
+        update={
+            "step": ReadingsStep.SUMMARY,
+            "values": values,
+            "pending": None,
+            "nonce": secrets.token_hex(8),
+            "editing": False,
+        }
+    )
+    ctx.save(state)
+    return [await _summary(ctx, state)]
 
 
-async def _summary(ctx: Context) -> Reply:
-    data = ctx.data
+async def _summary(ctx: Context, state: ReadingsState) -> Reply:
     lines = [
-        ctx._("Please check your readings for {period}:", period=format_period(data["period"], ctx.tr.locale))
+        ctx._("Please check your readings for {period}:", period=format_period(state.period, ctx.tr.locale))
     ]
-    for index in range(len(data["meters"])):
-        meter = await _meter_at(ctx, index)
+    for index in range(len(state.meters)):
+        meter = await _meter_at(ctx, state, index)
         if meter is None:
             continue
-        value = Decimal(data["values"][str(meter.id)])
-        previous = await ctx.uow.readings.previous(meter, data["period"])
+        value = state.values[str(meter.id)]
+        previous = await ctx.uow.readings.previous(meter, state.period)
         used = consumption(value, previous.value)
         if previous.value is None:
             detail = ctx._("{meter}: {value}", meter=meter_name(ctx, meter), value=_amount(ctx, value, meter))
@@ -292,63 +350,62 @@ async def _summary(ctx: Context) -> Reply:
     return Reply("\n".join(lines), buttons=buttons)
 
 
-@router.step(STEP_SUMMARY)
+@router.step(ReadingsStep.SUMMARY)
 async def summary_expected(ctx: Context) -> list[Reply]:
-    summary = await _summary(ctx)
+    summary = await _summary(ctx, ctx.require(ReadingsState))
     summary.text = ctx._("Please use the buttons: Confirm, Edit or Cancel.") + "\n\n" + summary.text
     return [summary]
 
 
 async def _confirm(ctx: Context) -> list[Reply]:
-    data = ctx.data
-    if ctx.state != STEP_SUMMARY:
-        if data.get("receipt"):
+    state = ctx.load(ReadingsState)
+    if state is None or state.step is not ReadingsStep.SUMMARY or state.nonce is None:
+        saved = ctx.load(SavedReadings)
+        if saved is not None:
             return [
                 menu_reply(
                     ctx,
-                    ctx._(
-                        "These readings are already saved. Receipt No. {receipt}.", receipt=data["receipt"]
-                    ),
+                    ctx._("These readings are already saved. Receipt No. {receipt}.", receipt=saved.receipt),
                 )
             ]
         return await not_understood(ctx)
-    found = await _account_and_provider(ctx, int(data["account"]))
+    found = await _account_and_provider(ctx, state.account)
     if found is None:
         ctx.clear_state()
         return [menu_reply(ctx, ctx._("This account is no longer in your list."))]
     _, provider = found
     current, following = window_status(provider.reading_window, ctx.now, provider.tz)
-    if current is None or current.period != data["period"]:
+    if current is None or current.period != state.period:
         ctx.clear_state()
         return [_closed_reply(ctx, provider, following)]
     receipt = _new_receipt()
     rows = []
-    for index in range(len(data["meters"])):
-        meter = await _meter_at(ctx, index)
+    for index in range(len(state.meters)):
+        meter = await _meter_at(ctx, state, index)
         if meter is None:
             continue
-        previous = await ctx.uow.readings.previous(meter, data["period"])
+        previous = await ctx.uow.readings.previous(meter, state.period)
         rows.append(
             {
                 "meter_id": meter.id,
-                "period": data["period"],
-                "value": Decimal(data["values"][str(meter.id)]),
+                "period": state.period,
+                "value": state.values[str(meter.id)],
                 "previous_value": previous.value,
                 "submitted_at": ctx.now,
                 "channel": ctx.incoming.channel,
                 "chat_id": ctx.chat.id,
                 "receipt": receipt,
-                "dedup_key": f"{data['nonce']}:{meter.id}",
+                "dedup_key": f"{state.nonce}:{meter.id}",
             }
         )
     await ctx.uow.readings.add_many(rows)
-    ctx.set_state("", receipt=receipt)
+    ctx.save(SavedReadings(receipt=receipt))
     return [
         menu_reply(
             ctx,
             ctx._(
                 "Thank you! Your readings for {period} are saved. Receipt No. {receipt}.",
-                period=format_period(data["period"], ctx.tr.locale),
+                period=format_period(state.period, ctx.tr.locale),
                 receipt=receipt,
             ),
         )
@@ -397,22 +454,27 @@ async def readings_action(ctx: Context) -> list[Reply]:
         return await (start_readings if verb == "acc" else show_history)(ctx, number)
     if verb == "hist":
         return await _choose_account(ctx, "rd:hist")
-    if verb == "ok" and ctx.state == STEP_CONFIRM_VALUE and "pending" in ctx.data:
-        data = ctx.data
-        return await _accept(ctx, data, Decimal(data["pending"]))
     if verb == "confirm":
         return await _confirm(ctx)
-    if verb == "edit" and ctx.state == STEP_SUMMARY:
-        data = ctx.data
+    state = ctx.load(ReadingsState) if verb in ("ok", "edit", "fix") else None
+    if state is None:
+        return await not_understood(ctx)
+    if verb == "ok" and state.step is ReadingsStep.UNUSUAL and state.pending is not None:
+        return await _accept(ctx, state, state.pending)
+    if verb == "edit" and state.step is ReadingsStep.SUMMARY:
         buttons = []
-        for index in range(len(data["meters"])):
-            meter = await _meter_at(ctx, index)
+        for index in range(len(state.meters)):
+            meter = await _meter_at(ctx, state, index)
             if meter is not None:
                 buttons.append([Button(meter_name(ctx, meter), f"rd:fix:{index}")])
         return [Reply(ctx._("Which reading do you want to change?"), buttons=[*buttons, cancel_row(ctx)])]
-    if verb == "fix" and ctx.state == STEP_SUMMARY and number is not None:
-        data = ctx.data
-        if number < len(data["meters"]):
-            ctx.set_state(STEP_VALUE, **{**data, "index": number, "editing": True})
-            return [await _question(ctx)]
+    if (
+        verb == "fix"
+        and state.step is ReadingsStep.SUMMARY
+        and number is not None
+        and number < len(state.meters)
+    ):
+        state = state.model_copy(update={"step": ReadingsStep.VALUE, "index": number, "editing": True})
+        ctx.save(state)
+        return [await _question(ctx, state)]
     return await not_understood(ctx)
