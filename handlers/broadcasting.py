@@ -85,15 +85,6 @@ def build_audience(config: Config, filters: AudienceFilters) -> Audience:
     )
 
 
-def filters_of(audience: Audience) -> AudienceFilters:
-    return AudienceFilters(
-        provider=audience.provider,
-        address=audience.address,
-        min_debt=audience.min_debt,
-        locale=audience.locale,
-    )
-
-
 async def count_recipients(uow: UnitOfWork, audience: Audience) -> int:
     """The exact number of chats a broadcast to ``audience`` would reach now."""
     return await uow.broadcasts.count_audience(audience)

@@ -28,7 +28,6 @@ from handlers.broadcasting import (
     ProgressChat,
     build_audience,
     count_recipients,
-    filters_of,
     queue_broadcast,
     render_preview,
 )
@@ -75,7 +74,9 @@ class BroadcastDraft(FlowState):
         return BroadcastTexts(dict(self.texts), self.default)
 
     def at(self, step: DraftStep, audience: AudienceFilters | None = None) -> BroadcastDraft:
-        return self.model_copy(update={"step": step, "audience": audience or self.audience})
+        return self.model_copy(
+            update={"step": step, "audience": self.audience if audience is None else audience}
+        )
 
 
 def operators_only(handler: Handler) -> Handler:
@@ -102,11 +103,6 @@ def _audience(ctx: Context, filters: AudienceFilters) -> Audience | None:
         return build_audience(ctx.config, filters)
     except AudienceError:
         return None
-
-
-def _draft_audience(ctx: Context, draft: BroadcastDraft) -> Audience:
-    """The draft's audience; everyone when its filters no longer fit the config (a company removed)."""
-    return _audience(ctx, draft.audience) or build_audience(ctx.config, AudienceFilters())
 
 
 # --- /broadcast: the text -----------------------------------------------------------------------
@@ -177,8 +173,16 @@ def _audience_menu(ctx: Context) -> Reply:
     return Reply(_("Who should get it? Filters can be combined."), buttons=buttons)
 
 
-async def _preview(ctx: Context, draft: BroadcastDraft, audience: Audience) -> list[Reply]:
-    ctx.save(draft.at(DraftStep.PREVIEW, filters_of(audience)))
+async def _preview(
+    ctx: Context, draft: BroadcastDraft, filters: AudienceFilters | None = None
+) -> list[Reply]:
+    """The preview with the exact count (with ``filters`` instead of the draft's, when given)."""
+    draft = draft.at(DraftStep.PREVIEW, filters)
+    audience = _audience(ctx, draft.audience)
+    if audience is None:  # the filters no longer fit the config (a company removed): everyone
+        draft = draft.at(DraftStep.PREVIEW, AudienceFilters())
+        audience = build_audience(ctx.config, draft.audience)
+    ctx.save(draft)
     count = await count_recipients(ctx.uow, audience)
     text = render_preview(ctx.config, ctx.tr, draft.broadcast_texts, audience, count)
     buttons: list[list[Button]] = []
@@ -224,17 +228,16 @@ async def _ask_debt(ctx: Context, draft: BroadcastDraft) -> list[Reply]:
 async def address_received(ctx: Context) -> list[Reply]:
     draft = ctx.require(BroadcastDraft)
     fragment = ctx.incoming.text.strip() if ctx.incoming.kind == "text" else ""
-    audience = _audience(ctx, draft.audience.model_copy(update={"address": fragment})) if fragment else None
-    if audience is None:
+    filters = draft.audience.model_copy(update={"address": fragment})
+    if not fragment or _audience(ctx, filters) is None:
         return [
             Reply(ctx._("Please type part of the address, e.g. a street name."), buttons=[cancel_row(ctx)])
         ]
-    return await _preview(ctx, draft, audience)
+    return await _preview(ctx, draft, filters)
 
 
 async def _with_min_debt(ctx: Context, draft: BroadcastDraft, amount: Decimal) -> list[Reply]:
-    filters = draft.audience.model_copy(update={"min_debt": amount})
-    return await _preview(ctx, draft, _audience(ctx, filters) or _draft_audience(ctx, draft))
+    return await _preview(ctx, draft, draft.audience.model_copy(update={"min_debt": amount}))
 
 
 @router.step(DraftStep.DEBT)
@@ -255,7 +258,7 @@ async def use_the_buttons(ctx: Context) -> list[Reply]:
     draft = ctx.require(BroadcastDraft)
     if draft.step is DraftStep.KIND:
         return [_kind_question(ctx)]
-    return await _preview(ctx, draft, _draft_audience(ctx, draft))
+    return await _preview(ctx, draft)
 
 
 # --- confirming and queuing ---------------------------------------------------------------------
@@ -281,12 +284,15 @@ async def _confirm(ctx: Context, draft: BroadcastDraft) -> list[Reply]:
 async def _queue(ctx: Context, draft: BroadcastDraft, emergency: bool) -> list[Reply]:
     if draft.step is not DraftStep.KIND:
         return await start_broadcast(ctx)
+    audience = _audience(ctx, draft.audience)
+    if audience is None:  # the config changed since the preview: show the new one
+        return await _preview(ctx, draft)
     ctx.clear_state()
     try:
         queued = await queue_broadcast(
             ctx.uow,
             texts=draft.broadcast_texts,
-            audience=_draft_audience(ctx, draft),
+            audience=audience,
             emergency=emergency,
             created_by=f"{ctx.incoming.channel}:{ctx.incoming.user_id}",
             now=ctx.now,
@@ -379,17 +385,17 @@ async def _cancel(ctx: Context, broadcast_id: int) -> list[Reply]:
 
 
 async def _set_provider(ctx: Context, draft: BroadcastDraft, provider_id: str) -> list[Reply]:
-    audience = _audience(ctx, draft.audience.model_copy(update={"provider": provider_id}))
-    if audience is None:
+    filters = draft.audience.model_copy(update={"provider": provider_id})
+    if _audience(ctx, filters) is None:
         return await _show_providers(ctx)
-    return await _preview(ctx, draft, audience)
+    return await _preview(ctx, draft, filters)
 
 
 async def _set_locale(ctx: Context, draft: BroadcastDraft, code: str) -> list[Reply]:
-    audience = _audience(ctx, draft.audience.model_copy(update={"locale": code}))
-    if audience is None:
+    filters = draft.audience.model_copy(update={"locale": code})
+    if _audience(ctx, filters) is None:
         return await _show_languages(ctx)
-    return await _preview(ctx, draft, audience)
+    return await _preview(ctx, draft, filters)
 
 
 @router.action("op")
@@ -406,7 +412,7 @@ async def operator_action(ctx: Context) -> list[Reply]:
         return await (_ask_cancel if name == "stop" else _cancel)(ctx, broadcast_id)
     draft_steps: dict[str, Callable[[BroadcastDraft], Awaitable[list[Reply]]]] = {
         "aud": lambda draft: _reply(_audience_menu(ctx)),
-        "all": lambda draft: _preview(ctx, draft, build_audience(ctx.config, AudienceFilters())),
+        "all": lambda draft: _preview(ctx, draft, AudienceFilters()),
         "prov": lambda draft: _show_providers(ctx),
         "p": lambda draft: _set_provider(ctx, draft, value),
         "addr": lambda draft: _ask_address(ctx, draft),
