@@ -180,8 +180,7 @@ async def start_readings(ctx: Context, account_id: int) -> list[Reply]:
 
 
 async def _meter_at(ctx: Context, state: ReadingsState, index: int) -> Meter | None:
-    if not 0 <= index < len(state.meters):
-        return None
+    """The meter at ``index`` of the pass, if it still belongs to the account."""
     return await ctx.uow.readings.meter_of_account(state.meters[index], state.account)
 
 
@@ -359,7 +358,7 @@ async def summary_expected(ctx: Context) -> list[Reply]:
 
 async def _confirm(ctx: Context) -> list[Reply]:
     state = ctx.load(ReadingsState)
-    if state is None or state.step is not ReadingsStep.SUMMARY or state.nonce is None:
+    if state is None or state.step is not ReadingsStep.SUMMARY:
         saved = ctx.load(SavedReadings)
         if saved is not None:
             return [
