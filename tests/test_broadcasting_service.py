@@ -67,25 +67,14 @@ async def test_count_preview_and_queue(any_db: Database, config: Config, now):
     assert translator("uk")._("Nobody matches. Change the filters.") in in_uk
 
     later = now + timedelta(hours=3)
+    voda = build_audience(config, AudienceFilters(provider="voda"))
+    by_console = {"texts": TEXTS, "created_by": "console:ops", "now": now}
     async with any_db.unit_of_work() as uow:
+        progress = ProgressChat("telegram", "424242", "en")
         emergency = await queue_broadcast(
-            uow,
-            texts=TEXTS,
-            audience=debtors,
-            emergency=True,
-            created_by="console:ops",
-            now=now,
-            progress=ProgressChat("telegram", "424242", "en"),
+            uow, audience=debtors, emergency=True, progress=progress, **by_console
         )
-        common = await queue_broadcast(
-            uow,
-            texts=TEXTS,
-            audience=build_audience(config, AudienceFilters(provider="voda")),
-            emergency=False,
-            created_by="console:ops",
-            now=now,
-            scheduled_at=later,
-        )
+        common = await queue_broadcast(uow, audience=voda, emergency=False, scheduled_at=later, **by_console)
         await uow.commit()
     assert (emergency.total, common.total) == (3, 2)
     async with any_db.unit_of_work() as uow:
