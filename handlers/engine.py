@@ -131,7 +131,8 @@ class Engine:
         try:
             return await self._route(ctx)
         except ExpiredConversation as expired:
-            log.info("%s chat %s: %s; back to the menu", ctx.incoming.channel, ctx.incoming.chat_id, expired)
+            channel, chat = ctx.incoming.channel, mask_id(ctx.incoming.chat_id)
+            log.info("%s chat %s: %s; back to the menu", channel, chat, expired)
             ctx.clear_state()
             return [menu.menu_reply(ctx, ctx._("That conversation has expired; here is the main menu."))]
 
