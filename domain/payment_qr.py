@@ -8,7 +8,11 @@ A provider's ``payment_qr`` is one of three typed models, told apart by ``standa
     public generators of Ukrainian banks' and fintechs' apps. Rows are joined by LF (no
     trailing LF), encoded as UTF-8, then Base64URL **without padding** and appended to the
     host of the version: 002 → ``https://bank.gov.ua/qr/``, 003 → ``https://qr.bank.gov.ua/``.
-    The QR symbol uses error correction level M.
+    The symbol (``NBU_SYMBOL``): format 002 in versions 10-15 (the 2021 edition allows up to
+    version 15, the 2025 edition 10-20), format 003 in versions 10-20 (2025 edition); error
+    correction M, or L where M does not fit (both editions name M and L; the 2025 edition also
+    allows Q, which is not used: it only makes the symbol denser); the hryvnia sign in a white
+    circle in the centre, mandatory for 002 and 003 in the 2025 edition.
 
     Format 002, 13 rows::
 
@@ -42,9 +46,14 @@ A provider's ``payment_qr`` is one of three typed models, told apart by ``standa
     CorrespAcc (20 digits, or ``0`` when the bank has none) in that order, then PayeeINN
     (10 or 12 digits), PersAcc (the resident's account number; the standard sets no length),
     Sum (kopecks as an integer, <= 18 digits, omitted when nothing is owed), Purpose (<= 210)
-    and PaymPeriod (``MM.YYYY``). No value may contain the separator ``|``. Level M.
+    and PaymPeriod (``MM.YYYY``). No value may contain the separator ``|``. The service
+    header and the mandatory block together take at most 300 bytes (the standard's data limit;
+    the optional fields use the rest of the symbol). Level M. BIC (04 + 7 digits), the
+    correspondent account and the account (control keys with the BIC) and the INN (check
+    digits) are verified at config load (domain/requisites.py).
 
 ``url`` — the QR encodes the provider's first payment link, filled in for the account.
+    No standard rules this symbol; level M as for the payment QR codes.
 
 Templates (``purpose`` of the QR models, ``url`` of payment links) know three placeholders:
 ``{account}``, ``{amount}`` (``1234.50``, empty when nothing is owed) and ``{period}``.
@@ -58,28 +67,75 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from string import Formatter
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from domain.requisites import (
+    edrpou_is_valid,
+    inn_is_valid,
+    rnokpp_is_valid,
+    ru_account_is_valid,
+    ru_bic_is_valid,
+    ru_corresp_account_is_valid,
+)
 
 CENT = Decimal("0.01")
 PLACEHOLDERS = ("account", "amount", "period")
 
-NBU_HOSTS: dict[str, str] = {"002": "https://bank.gov.ua/qr/", "003": "https://qr.bank.gov.ua/"}
+# Sources of the limits below (the item numbers of the NBU rules are not quoted: the rules'
+# text was not at hand, only its published summaries and public implementations of it):
+#   NBU-2021 — Правила формування та використання QR-коду для здійснення кредитових переказів
+#              (format 002);
+#   NBU-2025 — the new edition, постанова Правління НБУ № 97 від 19.08.2025, in force
+#              01.11.2025 (format 003; also governs the graphic image of 001-003);
+#   GOST     — ГОСТ Р 56042-2014, section 5 (ST00012: header, mandatory block, Table 1 and 2).
+NBU_HOSTS: dict[str, str] = {
+    "002": "https://bank.gov.ua/qr/",  # NBU-2021: prefix of the Base64URL form of 002
+    "003": "https://qr.bank.gov.ua/",  # NBU-2025: prefix of format 003
+}
 NBU_LIMITS: dict[str, dict[str, int]] = {
+    # characters: recipient name, purpose, display text (NBU-2021 for 002, NBU-2025 for 003)
     "002": {"name": 70, "purpose": 140, "display": 70},
     "003": {"name": 140, "purpose": 420, "display": 140},
 }
-NBU_MAX_AMOUNT = Decimal("999999999.99")
-NBU_MAX_BYTES = 507
+NBU_MAX_AMOUNT = Decimal("999999999.99")  # NBU: "UAH" + up to 9 integer digits, "." and 2 decimals
+NBU_MAX_BYTES = 507  # NBU-2025: the data structure (rows joined by LF, UTF-8) before Base64URL
 
-GOST_HEADER = "ST00012"  # "ST" + format version "0001" + encoding "2" (UTF-8)
-GOST_SEPARATOR = "|"
-GOST_LIMITS = {"name": 160, "bank_name": 45, "purpose": 210}
-GOST_MAX_SUM_DIGITS = 18
+GOST_HEADER = "ST00012"  # GOST 5.2: "ST" + format version "0001" + encoding "2" (UTF-8)
+GOST_SEPARATOR = "|"  # GOST 5.2: the separator, absent from every value
+GOST_LIMITS = {"name": 160, "bank_name": 45, "purpose": 210}  # GOST Table 1 (Name, BankName), 2 (Purpose)
+GOST_MAX_SUM_DIGITS = 18  # GOST Table 2: Sum in kopecks, up to 18 digits
+GOST_MAX_MANDATORY_BYTES = 300  # GOST 5.2: header + mandatory block at most 300 bytes
+GOST_MAX_AMOUNT = Decimal("9999999999999999.99")  # the largest 18-digit Sum, in roubles
+
+
+@dataclass(frozen=True)
+class SymbolRule:
+    """What a standard allows of the QR symbol itself: error correction levels (in order of
+    preference: the first at which the data fits within ``max_version`` is used), the range of
+    symbol versions, and the hryvnia sign in the centre."""
+
+    levels: tuple[str, ...]
+    min_version: int
+    max_version: int
+    hryvnia_sign: bool
+    source: str
+
+
+NBU_SYMBOL: dict[str, SymbolRule] = {
+    # NBU-2021: version at most 15 (77 x 77 modules), level M or L; NBU-2025: versions 10-20,
+    # the hryvnia sign in a white circle in the centre mandatory for 002 and 003. 002 meets both.
+    "002": SymbolRule(("M", "L"), 10, 15, True, "NBU rules, format 002"),
+    # NBU-2025: versions 10-20, level Q, M or L (Q not used: a denser symbol for no gain).
+    "003": SymbolRule(("M", "L"), 10, 20, True, "NBU rules 2025, format 003"),
+}
+GOST_SYMBOL = SymbolRule(("M",), 1, 40, False, "GOST R 56042-2014")  # GOST: QR code, level M
+URL_SYMBOL = SymbolRule(("M",), 1, 40, False, "payment link")  # no standard: level M like the others
 
 # Values used to check a template's length at config load: a long account number, a large
 # amount and a period, so that a template that cannot fit real values is rejected early.
@@ -242,7 +298,11 @@ class NbuQr(_Strict):
     display: str = ""
     category_purpose: Annotated[str, Field(validate_default=True)] = ""
 
-    error_level: ClassVar[str] = "M"
+    max_amount: ClassVar[Decimal] = NBU_MAX_AMOUNT
+
+    @property
+    def symbol_rule(self) -> SymbolRule:
+        return NBU_SYMBOL[self.version]
 
     @field_validator("name")
     @classmethod
@@ -269,6 +329,10 @@ class NbuQr(_Strict):
         value = value.strip()
         if not re.fullmatch(r"\d{8}|\d{10}", value):
             raise ValueError("must be an EDRPOU code (8 digits) or an RNOKPP (10 digits)")
+        if len(value) == 8 and not edrpou_is_valid(value):
+            raise ValueError(f"EDRPOU code {value}: the check digit does not match; check for a typo")
+        if len(value) == 10 and not rnokpp_is_valid(value):
+            raise ValueError(f"RNOKPP {value}: the check digit does not match; check for a typo")
         return value
 
     @field_validator("purpose")
@@ -311,14 +375,15 @@ class St00012Qr(_Strict):
 
     standard: Literal["st00012"] = "st00012"
     name: str
+    bic: str  # before the accounts: their control keys are checked with it
     personal_acc: str
     bank_name: str
-    bic: str
     corresp_acc: str
     payee_inn: str
     purpose: str
 
-    error_level: ClassVar[str] = "M"
+    max_amount: ClassVar[Decimal] = GOST_MAX_AMOUNT
+    symbol_rule: ClassVar[SymbolRule] = GOST_SYMBOL
 
     @field_validator("name", "bank_name")
     @classmethod
@@ -327,33 +392,57 @@ class St00012Qr(_Strict):
         _check_gost_text(value, GOST_LIMITS[str(info.field_name)])
         return value
 
-    @field_validator("personal_acc")
-    @classmethod
-    def _personal_acc(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{20}", value.strip()):
-            raise ValueError("must be 20 digits")
-        return value.strip()
-
     @field_validator("bic")
     @classmethod
     def _bic(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{9}", value.strip()):
-            raise ValueError(f"must be 9 digits (got {len(value.strip())} characters)")
-        return value.strip()
+        value = value.strip()
+        if not re.fullmatch(r"\d{9}", value):
+            raise ValueError(f"must be 9 digits (got {len(value)} characters)")
+        if not ru_bic_is_valid(value):
+            raise ValueError(f"{value} is not a Russian BIC: it must begin with 04 (the country code)")
+        return value
+
+    @field_validator("personal_acc")
+    @classmethod
+    def _personal_acc(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"\d{20}", value):
+            raise ValueError("must be 20 digits")
+        bic = info.data.get("bic")
+        if bic and not ru_account_is_valid(value, bic):
+            raise ValueError(f"the control key (9th digit) does not match BIC {bic}; check both for a typo")
+        return value
 
     @field_validator("corresp_acc")
     @classmethod
-    def _corresp_acc(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{20}|0", value.strip()):
+    def _corresp_acc(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"\d{20}|0", value):
             raise ValueError("must be 20 digits, or '0' when the bank has no correspondent account")
-        return value.strip()
+        bic = info.data.get("bic")
+        if value != "0" and bic and not ru_corresp_account_is_valid(value, bic):
+            raise ValueError(f"the control key does not match BIC {bic}; check both for a typo")
+        return value
 
     @field_validator("payee_inn")
     @classmethod
     def _payee_inn(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{10}|\d{12}", value.strip()):
+        value = value.strip()
+        if not re.fullmatch(r"\d{10}|\d{12}", value):
             raise ValueError("must be 10 digits (organisation) or 12 digits (individual)")
-        return value.strip()
+        if not inn_is_valid(value):
+            raise ValueError(f"INN {value}: the check digit does not match; check for a typo")
+        return value
+
+    @model_validator(mode="after")
+    def _mandatory_block(self) -> St00012Qr:
+        size = len(_gost_mandatory(self).encode("utf-8"))
+        if size > GOST_MAX_MANDATORY_BYTES:
+            raise ValueError(
+                f"name, bank_name: the header and mandatory block take {size} bytes, GOST R 56042 "
+                f"allows {GOST_MAX_MANDATORY_BYTES}; shorten the name or the bank name"
+            )
+        return self
 
     @field_validator("purpose")
     @classmethod
@@ -372,7 +461,8 @@ class UrlQr(_Strict):
 
     standard: Literal["url"] = "url"
 
-    error_level: ClassVar[str] = "M"
+    max_amount: ClassVar[Decimal] = NBU_MAX_AMOUNT
+    symbol_rule: ClassVar[SymbolRule] = URL_SYMBOL
 
 
 PaymentQr = Annotated[NbuQr | St00012Qr | UrlQr, Field(discriminator="standard")]
@@ -399,7 +489,7 @@ def _nbu_payload(qr: NbuQr, account: str, due: Decimal | None, period: str) -> s
     raw = "\n".join(rows).encode("utf-8")
     if len(raw) > NBU_MAX_BYTES:
         raise ValueError(
-            f"payload: {len(raw)} bytes, the NBU limit is {NBU_MAX_BYTES}; shorten name or purpose"
+            f"{len(raw)} bytes of data, the NBU limit is {NBU_MAX_BYTES}; shorten name, purpose or display"
         )
     return NBU_HOSTS[qr.version] + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -414,6 +504,20 @@ def decode_nbu_payload(url: str) -> list[str]:
     raise ValueError(f"not an NBU QR link: {url[:40]!r}")
 
 
+def _gost_mandatory(qr: St00012Qr) -> str:
+    """The service header and the mandatory block (GOST R 56042-2014, 5.2), in this order."""
+    return GOST_SEPARATOR.join(
+        [
+            GOST_HEADER,
+            f"Name={qr.name}",
+            f"PersonalAcc={qr.personal_acc}",
+            f"BankName={qr.bank_name}",
+            f"BIC={qr.bic}",
+            f"CorrespAcc={qr.corresp_acc}",
+        ]
+    )
+
+
 def _gost_payload(qr: St00012Qr, account: str, due: Decimal | None, period: str) -> str:
     try:
         _check_gost_text(_nonblank(account), None)
@@ -424,16 +528,7 @@ def _gost_payload(qr: St00012Qr, account: str, due: Decimal | None, period: str)
         _check_gost_text(purpose, GOST_LIMITS["purpose"])
     except ValueError as error:
         raise ValueError(f"purpose: {error} once filled in for account {account!r}") from None
-    fields = [
-        GOST_HEADER,
-        f"Name={qr.name}",
-        f"PersonalAcc={qr.personal_acc}",
-        f"BankName={qr.bank_name}",
-        f"BIC={qr.bic}",
-        f"CorrespAcc={qr.corresp_acc}",
-        f"PayeeINN={qr.payee_inn}",
-        f"PersAcc={account}",
-    ]
+    fields = [_gost_mandatory(qr), f"PayeeINN={qr.payee_inn}", f"PersAcc={account}"]
     if due is not None:
         kopecks = int(due * 100)
         if len(str(kopecks)) > GOST_MAX_SUM_DIGITS:

@@ -64,16 +64,16 @@ NBU_003_ROWS = [
 
 GOST = St00012Qr(
     name="ООО «Водоканал»",
-    personal_acc="40702810000000000001",
+    personal_acc="40702810200000000001",
     bank_name="ПАО Сбербанк",
     bic="044525225",
     corresp_acc="30101810400000000225",
-    payee_inn="7700000000",
+    payee_inn="7707083893",
     purpose="Водоснабжение, л/с {account}, {period}",
 )
 GOST_PAYLOAD = (
-    "ST00012|Name=ООО «Водоканал»|PersonalAcc=40702810000000000001|BankName=ПАО Сбербанк"
-    "|BIC=044525225|CorrespAcc=30101810400000000225|PayeeINN=7700000000|PersAcc=1234567"
+    "ST00012|Name=ООО «Водоканал»|PersonalAcc=40702810200000000001|BankName=ПАО Сбербанк"
+    "|BIC=044525225|CorrespAcc=30101810400000000225|PayeeINN=7707083893|PersAcc=1234567"
     "|Sum=123450|Purpose=Водоснабжение, л/с 1234567, 03.2025|PaymPeriod=03.2025"
 )
 
@@ -103,11 +103,11 @@ def gost(**changes: str) -> dict:
     base = {
         "standard": "st00012",
         "name": "Vodokanal",
-        "personal_acc": "40702810000000000001",
+        "personal_acc": "40702810200000000001",
         "bank_name": "Bank",
         "bic": "044525225",
         "corresp_acc": "0",
-        "payee_inn": "7700000000",
+        "payee_inn": "7707083893",
         "purpose": "Water {account}",
     }
     return base | changes
@@ -328,10 +328,10 @@ def test_config_gost_field_errors():
     assert errors(gost(bic="0445252251"))[0][0] == "payment_qr.st00012.bic"
     assert errors(gost(personal_acc="4070281000000000000"))[0][0] == "payment_qr.st00012.personal_acc"
     assert errors(gost(corresp_acc="123"))[0][0] == "payment_qr.st00012.corresp_acc"
-    assert errors(gost(payee_inn="77000000001"))[0][0] == "payment_qr.st00012.payee_inn"
+    assert errors(gost(payee_inn="77070838931"))[0][0] == "payment_qr.st00012.payee_inn"
     [(location, message)] = errors(gost(name="Я" * 161))
     assert (location, message) == ("payment_qr.st00012.name", "longer than 160 characters (161)")
-    assert St00012Qr.model_validate(gost(name="Я" * 160))
+    assert St00012Qr.model_validate(gost(name="N" * 160))  # Cyrillic would exceed the 300-byte block
     assert errors(gost(bank_name="Б" * 46))[0][0] == "payment_qr.st00012.bank_name"
     [(location, message)] = errors(gost(purpose="x" * 200 + "{account}"))
     assert location == "payment_qr.st00012.purpose" and message.startswith("longer than 210 characters")
