@@ -56,8 +56,7 @@ def fit_symbol(payload: str, rule: SymbolRule) -> tuple[int, str]:
                 return version, level
     limits = " or ".join(f"{capacity(rule.max_version, level)} at level {level}" for level in rule.levels)
     raise SymbolTooLarge(
-        f"{size} bytes of QR data; {rule.source} allows at most {limits} "
-        f"(symbol version {rule.max_version})"
+        f"{size} bytes of QR data; {rule.source} allows at most {limits} (symbol version {rule.max_version})"
     )
 
 

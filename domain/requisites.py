@@ -64,9 +64,8 @@ def inn_is_valid(inn: str) -> bool:
     if re.fullmatch(r"\d{10}", inn):
         return _weighted(inn, _INN10) % 11 % 10 == int(inn[9])
     if re.fullmatch(r"\d{12}", inn):
-        return (
-            _weighted(inn, _INN11) % 11 % 10 == int(inn[10])
-            and _weighted(inn, _INN12) % 11 % 10 == int(inn[11])
+        return _weighted(inn, _INN11) % 11 % 10 == int(inn[10]) and _weighted(inn, _INN12) % 11 % 10 == int(
+            inn[11]
         )
     return False
 

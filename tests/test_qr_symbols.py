@@ -46,7 +46,12 @@ def render(payload: str, rule=NBU_SYMBOL["002"], caption: tuple[str, ...] = ("Т
 
 def test_capacities_are_the_iso_table():
     # ISO/IEC 18004 Table 7, byte mode: the figures the NBU limits come down to.
-    assert (capacity(10, "M"), capacity(15, "M"), capacity(15, "L"), capacity(20, "L")) == (213, 412, 520, 858)
+    assert (capacity(10, "M"), capacity(15, "M"), capacity(15, "L"), capacity(20, "L")) == (
+        213,
+        412,
+        520,
+        858,
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,7 +80,9 @@ def test_long_cyrillic_purpose_is_refused_not_drawn_as_version_17_to_20():
     payload = build_payload(qr, WORST_ACCOUNT, WORST_AMOUNT, "2025-12")
     size = len(payload.encode())
     assert size > capacity(15, "L")
-    with pytest.raises(SymbolTooLarge, match=rf"^{size} bytes of QR data; NBU rules, format 002 allows at most 412"):
+    with pytest.raises(
+        SymbolTooLarge, match=rf"^{size} bytes of QR data; NBU rules, format 002 allows at most 412"
+    ):
         fit_symbol(payload, NBU_SYMBOL["002"])
 
 
@@ -88,10 +95,14 @@ def test_nbu_003_goes_up_to_version_20():
 
 def test_gost_symbol_is_level_m_without_the_hryvnia_sign():
     qr = St00012Qr(
-        name="ООО «Водоканал»", personal_acc="40702810200000000001", bank_name="ПАО Сбербанк",
-        bic="044525225", corresp_acc="30101810400000000225", payee_inn="7707083893",
+        name="ООО «Водоканал»",
+        personal_acc="40702810200000000001",
+        bank_name="ПАО Сбербанк",
+        bic="044525225",
+        corresp_acc="30101810400000000225",
+        payee_inn="7707083893",
         purpose="Водоснабжение и водоотведение, лицевой счёт {account}, период {period}",
-    )  # fmt: skip
+    )
     payload = build_payload(qr, WORST_ACCOUNT, Decimal("9999999999999999.99"), "2025-12")
     assert "|Sum=999999999999999999|" in payload
     [(text, _, level)] = decode_symbols(render(payload, GOST_SYMBOL))
@@ -99,8 +110,15 @@ def test_gost_symbol_is_level_m_without_the_hryvnia_sign():
 
 
 def test_gost_mandatory_block_is_at_most_300_bytes():
-    base = {"name": "Я" * 120, "personal_acc": "40702810200000000001", "bank_name": "Б" * 40,
-            "bic": "044525225", "corresp_acc": "0", "payee_inn": "7707083893", "purpose": "x {account}"}  # fmt: skip
+    base = {
+        "name": "Я" * 120,
+        "personal_acc": "40702810200000000001",
+        "bank_name": "Б" * 40,
+        "bic": "044525225",
+        "corresp_acc": "0",
+        "payee_inn": "7707083893",
+        "purpose": "x {account}",
+    }
     with pytest.raises(ValueError, match=r"mandatory block take 403 bytes, GOST R 56042 allows 300"):
         St00012Qr(**base)
     assert St00012Qr(**(base | {"name": "Я" * 68}))  # 299 bytes
@@ -109,8 +127,11 @@ def test_gost_mandatory_block_is_at_most_300_bytes():
 
 
 def test_caption_leaves_the_quiet_zone_blank():
-    caption = ("Комунальне підприємство «Київтеплоенерго» виконавчого органу Київради", "Рахунок 1001001",
-               "До сплати: 999 999 999,99 ₴")  # fmt: skip
+    caption = (
+        "Комунальне підприємство «Київтеплоенерго» виконавчого органу Київради",
+        "Рахунок 1001001",
+        "До сплати: 999 999 999,99 ₴",
+    )
     png = render("https://bank.gov.ua/qr/x", caption=caption)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "caption-long-uk.png").write_bytes(png)
@@ -121,7 +142,12 @@ def test_caption_leaves_the_quiet_zone_blank():
     side = (17 + 4 * version + 8) * 8
     assert gray.width == side and gray.height > side  # the caption is below the symbol
     quiet = 4 * 8
-    for box in [(0, 0, side, quiet), (0, 0, quiet, side), (side - quiet, 0, side, side), (0, side - quiet, side, side)]:
+    for box in [
+        (0, 0, side, quiet),
+        (0, 0, quiet, side),
+        (side - quiet, 0, side, side),
+        (0, side - quiet, side, side),
+    ]:
         assert gray.crop(box).getextrema() == (255, 255), box
     assert gray.crop((0, side, side, gray.height)).getextrema()[0] < 128  # the caption has ink
 
@@ -141,12 +167,17 @@ def test_worst_case_failing_is_a_config_error_naming_the_key_and_the_bytes():
         parse_config(config_with(payment_qr=qr), environ={})
     message = str(caught.value)
     assert "providers[0].payment_qr.nbu: 562 bytes of QR data" in message
-    assert "bytes of QR data; NBU rules, format 002 allows at most 412 at level M or 520 at level L" in message
+    assert (
+        "bytes of QR data; NBU rules, format 002 allows at most 412 at level M or 520 at level L" in message
+    )
     assert "account_max_length = 20" in message
 
 
 def test_account_max_length_is_part_of_the_worst_case():
-    qr = dict(TEST_CONFIG["providers"][0]["payment_qr"], purpose="Опалення та гаряче водопостачання, о/р {account}, {account}")
+    qr = dict(
+        TEST_CONFIG["providers"][0]["payment_qr"],
+        purpose="Опалення та гаряче водопостачання, о/р {account}, {account}",
+    )
     assert parse_config(config_with(payment_qr=qr), environ={})
     with pytest.raises(ConfigError, match=r"providers\[0\]\.payment_qr\.nbu\.purpose: longer than 140"):
         parse_config(config_with(payment_qr=qr, account_max_length=64), environ={})
@@ -159,7 +190,9 @@ def test_payment_problems_is_empty_for_the_test_config(config):
 def test_url_qr_worst_case_checks_the_filled_link():
     data = config_with(payment_qr={"standard": "url"}, account_max_length=64)
     data["providers"][0]["payment_links"][0]["url"] = "https://pay.example/?" + "x" * 2300 + "&a={account}"
-    with pytest.raises(ConfigError, match=r"providers\[0\]\.payment_qr\.url: \d+ bytes of QR data; payment link allows"):
+    with pytest.raises(
+        ConfigError, match=r"providers\[0\]\.payment_qr\.url: \d+ bytes of QR data; payment link allows"
+    ):
         parse_config(data, environ={})
 
 
@@ -203,7 +236,7 @@ async def test_pay_screen_shows_the_requisites_as_text_when_no_qr_fits(db):
     qr = dict(base, purpose="о" * 70 + " {account}{account}{account}", display="Т" * 53)
     config = parse_config(config_with(payment_qr=qr, account_max_length=1), environ={})
     real = build_payload(config.providers[0].payment_qr, "1001001", Decimal("1520.40"), "2026-10")
-    with pytest.raises(SymbolTooLarge, match="^522 bytes"):
+    with pytest.raises(SymbolTooLarge, match=r"^522 bytes"):
         fit_symbol(real, NBU_SYMBOL["002"])
     await seed(db)
     resident = Resident(Engine(config, db, clock=lambda: OPEN))
@@ -212,7 +245,11 @@ async def test_pay_screen_shows_the_requisites_as_text_when_no_qr_fits(db):
     screen = resident.last[0]
     assert screen.image is None
     assert "Pay by these requisites: copy them into your banking app." in screen.text
-    for line in ("IBAN: UA223052990000026001234567890", "Recipient: КП Теплокомуненерго",
-                 "Recipient code (EDRPOU): 40538421", "Purpose: " + "о" * 70 + " 100100110010011001001"):  # fmt: skip
+    for line in (
+        "IBAN: UA223052990000026001234567890",
+        "Recipient: КП Теплокомуненерго",
+        "Recipient code (EDRPOU): 40538421",
+        "Purpose: " + "о" * 70 + " 100100110010011001001",
+    ):
         assert line in screen.text
     assert [link.url for link in screen.links] == ["https://pay.example/?a=1001001&s=1520.40"]

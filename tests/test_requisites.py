@@ -43,6 +43,7 @@ def test_settlement_account_key():
     assert valid == ["2"]
     assert not ru_account_is_valid("40702810200000000001", TBANK[0])  # the key binds the bank
     assert not ru_account_is_valid("4070281020000000000", SBERBANK[0])
+
     # An account at a Bank of Russia division (BIC ending 000) keys with "0" + BIC digits 5-6,
     # here "025": the same key as at a bank whose BIC ends in 025.
     def keys(bic: str) -> list[str]:
