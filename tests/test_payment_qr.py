@@ -391,3 +391,26 @@ def test_decode_png_without_a_code():
     out = io.BytesIO()
     Image.new("L", (64, 64), 255).save(out, format="PNG")
     assert decode_png(out.getvalue()) == []
+
+
+def test_config_check_digits_name_the_key():
+    [(location, message)] = errors(nbu(code="12345670"))
+    assert (location, message) == (
+        "payment_qr.nbu.code",
+        "EDRPOU code 12345670: the check digit does not match; check for a typo",
+    )
+    [(location, message)] = errors(nbu(code="3184710692"))
+    assert location == "payment_qr.nbu.code" and message.startswith("RNOKPP 3184710692: the check digit")
+    assert NbuQr.model_validate(nbu(code="3184710691"))
+    [(location, message)] = errors(gost(bic="144525225"))
+    assert (location, message) == (
+        "payment_qr.st00012.bic",
+        "144525225 is not a Russian BIC: it must begin with 04 (the country code)",
+    )
+    [(location, message)] = errors(gost(personal_acc="40702810000000000001"))
+    assert location == "payment_qr.st00012.personal_acc" and "control key (9th digit)" in message
+    [(location, message)] = errors(gost(corresp_acc="30101810400000000226"))
+    assert location == "payment_qr.st00012.corresp_acc" and "does not match BIC 044525225" in message
+    [(location, message)] = errors(gost(payee_inn="7707083894"))
+    assert location == "payment_qr.st00012.payee_inn" and "check digit does not match" in message
+    assert St00012Qr.model_validate(gost(payee_inn="500100732259", corresp_acc="30101810400000000225"))
