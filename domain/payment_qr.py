@@ -402,26 +402,24 @@ class St00012Qr(_Strict):
             raise ValueError(f"{value} is not a Russian BIC: it must begin with 04 (the country code)")
         return value
 
-    @field_validator("personal_acc")
+    @field_validator("personal_acc", "corresp_acc")
     @classmethod
-    def _personal_acc(cls, value: str, info: ValidationInfo) -> str:
+    def _account(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip()
+        corresp = info.field_name == "corresp_acc"
+        if corresp and value == "0":  # GOST Table 1: "0" when the bank has no correspondent account
+            return value
         if not re.fullmatch(r"\d{20}", value):
-            raise ValueError("must be 20 digits")
+            raise ValueError(
+                "must be 20 digits, or '0' when the bank has no correspondent account"
+                if corresp
+                else "must be 20 digits"
+            )
         bic = info.data.get("bic")
-        if bic and not ru_account_is_valid(value, bic):
-            raise ValueError(f"the control key (9th digit) does not match BIC {bic}; check both for a typo")
-        return value
-
-    @field_validator("corresp_acc")
-    @classmethod
-    def _corresp_acc(cls, value: str, info: ValidationInfo) -> str:
-        value = value.strip()
-        if not re.fullmatch(r"\d{20}|0", value):
-            raise ValueError("must be 20 digits, or '0' when the bank has no correspondent account")
-        bic = info.data.get("bic")
-        if value != "0" and bic and not ru_corresp_account_is_valid(value, bic):
-            raise ValueError(f"the control key does not match BIC {bic}; check both for a typo")
+        key_ok = ru_corresp_account_is_valid if corresp else ru_account_is_valid
+        if bic and not key_ok(value, bic):
+            digit = "" if corresp else " (9th digit)"
+            raise ValueError(f"the control key{digit} does not match BIC {bic}; check both for a typo")
         return value
 
     @field_validator("payee_inn")

@@ -17,6 +17,7 @@ from domain.qr_image import SymbolTooLarge, capacity, decode_symbols, fit_symbol
 from handlers.engine import Engine
 from tests.conftest import TEST_CONFIG
 from tests.seed import seed
+from tests.test_payment_qr import GOST
 from tests.test_readings_flow import OPEN, Resident
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -94,14 +95,8 @@ def test_nbu_003_goes_up_to_version_20():
 
 
 def test_gost_symbol_is_level_m_without_the_hryvnia_sign():
-    qr = St00012Qr(
-        name="ООО «Водоканал»",
-        personal_acc="40702810200000000001",
-        bank_name="ПАО Сбербанк",
-        bic="044525225",
-        corresp_acc="30101810400000000225",
-        payee_inn="7707083893",
-        purpose="Водоснабжение и водоотведение, лицевой счёт {account}, период {period}",
+    qr = GOST.model_copy(
+        update={"purpose": "Водоснабжение и водоотведение, лицевой счёт {account}, период {period}"}
     )
     payload = build_payload(qr, WORST_ACCOUNT, Decimal("9999999999999999.99"), "2025-12")
     assert "|Sum=999999999999999999|" in payload
