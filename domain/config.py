@@ -257,6 +257,16 @@ class ProviderConfig(_Strict):
             raise ValueError("payment_qr: standard 'url' needs a payment link, but payment_links is empty")
         return self
 
+    @model_validator(mode="after")
+    def _purpose_locales(self) -> ProviderConfig:
+        purpose = getattr(self.payment_qr, "purpose", "")
+        codes = [] if isinstance(purpose, str) else list(purpose)
+        unknown = [code for code in codes if code not in SUPPORTED_LOCALES]
+        if unknown:
+            allowed = list(SUPPORTED_LOCALES)
+            raise ValueError(f"payment_qr.purpose: unknown locale(s) {unknown}; use {allowed}")
+        return self
+
     _zone = field_validator("timezone")(_check_zone)
 
     @field_validator("name")
@@ -370,10 +380,10 @@ def payment_problems(config: Config) -> list[str]:
     """Every provider whose payment QR code cannot be built for its worst case, one line each.
 
     The worst case: an account of ``account_max_length`` characters, the largest amount the
-    standard's amount field holds and the purpose template filled in. Each payload is checked
-    against the standard's field and byte limits and must fit a symbol the standard allows
-    (version and error correction level). ``parse_config`` raises these as a ConfigError; a
-    ``check-config`` command can list them.
+    standard's amount field holds and the purpose template of every language filled in. Each
+    payload is checked against the standard's field and byte limits and must fit a symbol the
+    standard allows (version and error correction level). ``parse_config`` raises these as a
+    ConfigError, and ``check-config`` lists them one per line.
     """
     problems: list[str] = []
     for index, provider in enumerate(config.providers):
@@ -388,13 +398,19 @@ def payment_problems(config: Config) -> list[str]:
             else None
         )
         case = f"account_max_length = {provider.account_max_length}, amount {qr.max_amount}"
-        try:
-            payload = build_payload(qr, account, qr.max_amount, WORST_CASE_PERIOD, link_url=link)
-            fit_symbol(payload, qr.symbol_rule)
-        except ValueError as error:
-            field, _, detail = str(error).partition(": ")
-            where = f"{key}.{qr.standard}.{field}" if detail else f"{key}.{qr.standard}"
-            problems.append(f"{where}: {detail or error} (worst case: {case})")
+        # Each language's purpose template, once (one template serves every language).
+        purposes: dict[str, str] = {}
+        for locale in config.bot.locales:
+            purposes.setdefault("" if isinstance(qr, UrlQr) else qr.purpose_for(locale), locale)
+        for locale in purposes.values():
+            try:
+                payload = build_payload(qr, account, qr.max_amount, WORST_CASE_PERIOD, link, locale)
+                fit_symbol(payload, qr.symbol_rule)
+            except ValueError as error:
+                field, _, detail = str(error).partition(": ")
+                where = f"{key}.{qr.standard}.{field}" if detail else f"{key}.{qr.standard}"
+                language = "" if len(purposes) == 1 else f"purpose for '{locale}', "
+                problems.append(f"{where}: {detail or error} (worst case: {language}{case})")
     return problems
 
 

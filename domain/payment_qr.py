@@ -55,7 +55,9 @@ A provider's ``payment_qr`` is one of three typed models, told apart by ``standa
 ``url`` — the QR encodes the provider's first payment link, filled in for the account.
     No standard rules this symbol; level M as for the payment QR codes.
 
-Templates (``purpose`` of the QR models, ``url`` of payment links) know three placeholders:
+``purpose`` is one template or one per language (``{ uk = "...", ru = "..." }``: the resident's
+language, else English, else the first). Templates (``purpose`` of the QR models, ``url`` of
+payment links) know three placeholders:
 ``{account}``, ``{amount}`` (``1234.50``, empty when nothing is owed) and ``{period}``.
 In a purpose the period reads ``MM.YYYY`` (as printed on bills); in a link it is the
 machine form ``YYYY-MM``, and every value of a link is URL-encoded. Any other placeholder,
@@ -215,9 +217,40 @@ def _purpose_values(account: str, due: Decimal | None, period: str) -> dict[str,
     return {"account": account, "amount": "" if due is None else str(due), "period": _bill_period(period)}
 
 
-def filled_purpose(qr: NbuQr | St00012Qr, account: str, amount: Decimal | None, period: str) -> str:
+def filled_purpose(
+    qr: NbuQr | St00012Qr, account: str, amount: Decimal | None, period: str, locale: str | None = None
+) -> str:
     """The payment purpose as it appears in the QR code, for showing the requisites as text."""
-    return _fill(qr.purpose, _purpose_values(account, _amount_due(amount), period))
+    return _fill(qr.purpose_for(locale), _purpose_values(account, _amount_due(amount), period))
+
+
+def _check_purpose(value: str | dict[str, str], check: Callable[[str], None]) -> str | dict[str, str]:
+    """Validate a purpose template, or one per language ({ uk = "...", en = "..." }), with
+    ``check`` on the template filled in with a 20-digit account number."""
+    templates = {"": value} if isinstance(value, str) else value
+    if not templates:
+        raise ValueError("needs at least one purpose, e.g. { uk = 'Опалення, о/р {account}' }")
+    checked: dict[str, str] = {}
+    for locale, template in templates.items():
+        where = f"{locale}: " if locale else ""
+        try:
+            checked[locale] = _nonblank(template)
+            check(_fill(checked[locale], _SAMPLE_PURPOSE_VALUES))
+        except ValueError as error:
+            raise ValueError(f"{where}{error}, when filled in with a 20-digit account number") from None
+    return checked[""] if isinstance(value, str) else checked
+
+
+class _Purpose:
+    """The ``purpose`` template of a payment QR model (each declares the field in its place, so
+    that it is validated after the fields its check depends on): one text, or one per language."""
+
+    def purpose_for(self, locale: str | None) -> str:
+        """The template for ``locale``, else the English one, else the first (as pick_localized)."""
+        texts: str | dict[str, str] = self.purpose  # type: ignore[attr-defined]
+        if isinstance(texts, str):
+            return texts
+        return (locale and texts.get(locale)) or texts.get("en") or next(iter(texts.values()))
 
 
 def fill_link(template: str, account: str, amount: Decimal | None, period: str) -> str:
@@ -286,7 +319,7 @@ def _version(info: ValidationInfo) -> str:
 # --- models ----------------------------------------------------------------------------------
 
 
-class NbuQr(_Strict):
+class NbuQr(_Purpose, _Strict):
     """Ukrainian NBU credit-transfer QR (format 002 or 003)."""
 
     standard: Literal["nbu"] = "nbu"
@@ -294,7 +327,7 @@ class NbuQr(_Strict):
     name: str
     iban: str
     code: str
-    purpose: str
+    purpose: str | dict[str, str]
     display: str = ""
     category_purpose: Annotated[str, Field(validate_default=True)] = ""
 
@@ -337,15 +370,9 @@ class NbuQr(_Strict):
 
     @field_validator("purpose")
     @classmethod
-    def _purpose(cls, value: str, info: ValidationInfo) -> str:
-        value = _nonblank(value)
+    def _purpose(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
         limit = NBU_LIMITS[_version(info)]["purpose"]
-        sample = _fill(value, _SAMPLE_PURPOSE_VALUES)
-        try:
-            _check_nbu_text(sample, limit)
-        except ValueError as error:
-            raise ValueError(f"{error}, when filled in with a 20-digit account number") from None
-        return value
+        return _check_purpose(value, lambda sample: _check_nbu_text(sample, limit))
 
     @field_validator("display")
     @classmethod
@@ -370,7 +397,7 @@ class NbuQr(_Strict):
         return value
 
 
-class St00012Qr(_Strict):
+class St00012Qr(_Purpose, _Strict):
     """GOST R 56042-2014 payment QR (``ST00012|Name=...``)."""
 
     standard: Literal["st00012"] = "st00012"
@@ -380,7 +407,7 @@ class St00012Qr(_Strict):
     bank_name: str
     corresp_acc: str
     payee_inn: str
-    purpose: str
+    purpose: str | dict[str, str]
 
     max_amount: ClassVar[Decimal] = GOST_MAX_AMOUNT
     symbol_rule: ClassVar[SymbolRule] = GOST_SYMBOL
@@ -444,14 +471,8 @@ class St00012Qr(_Strict):
 
     @field_validator("purpose")
     @classmethod
-    def _purpose(cls, value: str) -> str:
-        value = _nonblank(value)
-        sample = _fill(value, _SAMPLE_PURPOSE_VALUES)
-        try:
-            _check_gost_text(sample, GOST_LIMITS["purpose"])
-        except ValueError as error:
-            raise ValueError(f"{error}, when filled in with a 20-digit account number") from None
-        return value
+    def _purpose(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        return _check_purpose(value, lambda sample: _check_gost_text(sample, GOST_LIMITS["purpose"]))
 
 
 class UrlQr(_Strict):
@@ -469,9 +490,9 @@ PaymentQr = Annotated[NbuQr | St00012Qr | UrlQr, Field(discriminator="standard")
 # --- payloads --------------------------------------------------------------------------------
 
 
-def _nbu_payload(qr: NbuQr, account: str, due: Decimal | None, period: str) -> str:
+def _nbu_payload(qr: NbuQr, account: str, due: Decimal | None, period: str, locale: str | None) -> str:
     limits = NBU_LIMITS[qr.version]
-    purpose = _fill(qr.purpose, _purpose_values(account, due, period))
+    purpose = _fill(qr.purpose_for(locale), _purpose_values(account, due, period))
     try:
         _check_nbu_text(purpose, limits["purpose"])
     except ValueError as error:
@@ -516,12 +537,12 @@ def _gost_mandatory(qr: St00012Qr) -> str:
     )
 
 
-def _gost_payload(qr: St00012Qr, account: str, due: Decimal | None, period: str) -> str:
+def _gost_payload(qr: St00012Qr, account: str, due: Decimal | None, period: str, locale: str | None) -> str:
     try:
         _check_gost_text(_nonblank(account), None)
     except ValueError as error:
         raise ValueError(f"account: {error}") from None
-    purpose = _fill(qr.purpose, _purpose_values(account, due, period))
+    purpose = _fill(qr.purpose_for(locale), _purpose_values(account, due, period))
     try:
         _check_gost_text(purpose, GOST_LIMITS["purpose"])
     except ValueError as error:
@@ -542,19 +563,21 @@ def build_payload(
     amount: Decimal | None,
     period: str,
     link_url: str | None = None,
+    locale: str | None = None,
 ) -> str:
     """The text to put in the QR code for one account and billing period ('YYYY-MM').
 
     ``amount`` None or <= 0 puts no amount in the payload (the resident types it).
     ``link_url`` is the already filled first payment link, used by ``standard = "url"``.
+    ``locale`` picks the purpose template when there is one per language.
     Raises ValueError naming the field when a filled-in value breaks the standard's limits.
     """
     due = _amount_due(amount)
     _period_parts(period)
     if isinstance(qr, NbuQr):
-        return _nbu_payload(qr, account, due, period)
+        return _nbu_payload(qr, account, due, period, locale)
     if isinstance(qr, St00012Qr):
-        return _gost_payload(qr, account, due, period)
+        return _gost_payload(qr, account, due, period, locale)
     if not link_url:
         raise ValueError("url: no payment link to encode; add payment_links or choose another standard")
     return link_url

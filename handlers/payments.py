@@ -39,7 +39,7 @@ def _money(ctx: Context, account: Account, amount: Decimal) -> str:
 def _requisites(
     ctx: Context, qr: NbuQr | St00012Qr, account: Account, due: Decimal | None, period: str
 ) -> list[str]:
-    purpose = filled_purpose(qr, account.number, due, period)
+    purpose = filled_purpose(qr, account.number, due, period, ctx.tr.locale)
     if isinstance(qr, NbuQr):
         return [
             ctx._("Recipient: {name}", name=qr.name),
@@ -102,7 +102,8 @@ async def _pay_reply(ctx: Context, account: Account, provider: ProviderConfig) -
     qr = provider.payment_qr
     if qr is not None:
         try:
-            payload = build_payload(qr, account.number, due, period, link_url=links[0].url if links else None)
+            link = links[0].url if links else None
+            payload = build_payload(qr, account.number, due, period, link, locale)
             version, level = fit_symbol(payload, qr.symbol_rule)
         except ValueError:
             # The worst case was checked at start-up; an account longer than account_max_length

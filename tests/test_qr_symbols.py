@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from domain.config import ConfigError, parse_config, payment_problems
-from domain.payment_qr import GOST_SYMBOL, NBU_SYMBOL, NbuQr, St00012Qr, build_payload
+from domain.payment_qr import GOST_SYMBOL, NBU_SYMBOL, NbuQr, St00012Qr, build_payload, decode_nbu_payload
 from domain.qr_image import SymbolTooLarge, capacity, decode_symbols, fit_symbol, qr_png
 from handlers.engine import Engine
 from tests.conftest import TEST_CONFIG
@@ -248,3 +248,72 @@ async def test_pay_screen_shows_the_requisites_as_text_when_no_qr_fits(db):
     ):
         assert line in screen.text
     assert [link.url for link in screen.links] == ["https://pay.example/?a=1001001&s=1520.40"]
+
+
+async def test_caption_falls_back_to_the_english_name_when_a_glyph_is_missing(db, monkeypatch):
+    import handlers.payments
+
+    data = copy.deepcopy(TEST_CONFIG)
+    data["providers"][0]["name"]["zh"] = "龘供热公司"  # 龘 is outside GB 2312: the CJK subset lacks it
+    captions: list[tuple[str, ...]] = []
+
+    def drawing(payload: str, error: str = "M", scale: int = 8, **options: object) -> bytes:
+        captions.append(options["caption"])  # type: ignore[arg-type]
+        return qr_png(payload, error, scale, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(handlers.payments, "qr_png", drawing)
+    await seed(db)
+    resident = Resident(Engine(parse_config(data, environ={}), db, clock=lambda: OPEN))
+    await resident.bind("teplo", "1001001", "1234.50")
+    await resident.say(action="lang:zh")
+    await resident.say(action="pay")
+    assert captions == [("City Heating", "账户 1001001", "应缴金额：UAH1,520.40")]
+    await resident.say(action="lang:uk")
+    await resident.say(action="pay")
+    assert captions[1][0] == "Теплокомуненерго"
+
+
+def test_purpose_per_language_is_checked_in_every_language():
+    qr = dict(
+        TEST_CONFIG["providers"][0]["payment_qr"],
+        purpose={
+            "uk": "Опалення, о/р {account}",
+            "ru": "Отопление, л/с {account}",
+            "en": "Heating {account}",
+        },
+    )
+    config = parse_config(config_with(payment_qr=qr), environ={})
+    nbu_qr = config.providers[0].payment_qr
+    rows = {
+        locale: build_payload(nbu_qr, "1", None, "2025-01", locale=locale)
+        for locale in ("uk", "ru", "zh", "en")
+    }
+    assert "Отопление, л/с 1" in decode_nbu_payload(rows["ru"])[11]
+    assert decode_nbu_payload(rows["zh"])[11] == "Heating 1"  # no Chinese template: the English one
+    long_ru = dict(qr, purpose=qr["purpose"] | {"ru": "Отопление и горячее водоснабжение " * 4 + "{account}"})
+    with pytest.raises(ConfigError, match=r"payment_qr\.nbu\.purpose: ru: longer than 140 characters"):
+        parse_config(config_with(payment_qr=long_ru), environ={})
+    dense_ru = dict(qr, display="Т" * 60, purpose=qr["purpose"] | {"ru": "Отопление " * 11 + "{account}"})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with(payment_qr=dense_ru), environ={})
+    assert "providers[0].payment_qr.nbu: " in str(caught.value)
+    assert "(worst case: purpose for 'ru', account_max_length = 20" in str(caught.value)
+    with pytest.raises(ConfigError, match=r"payment_qr\.purpose: unknown locale\(s\) \['de'\]"):
+        parse_config(config_with(payment_qr=dict(qr, purpose={"de": "Heizung {account}"})), environ={})
+    with pytest.raises(ConfigError, match=r"payment_qr\.nbu\.purpose: zh: character '供'"):
+        parse_config(config_with(payment_qr=dict(qr, purpose={"zh": "供热 {account}"})), environ={})
+
+
+async def test_pay_screen_uses_the_purpose_of_the_residents_language(db):
+    qr = dict(
+        TEST_CONFIG["providers"][0]["payment_qr"],
+        purpose={"uk": "Опалення, о/р {account}", "ru": "Отопление, л/с {account}"},
+    )
+    await seed(db)
+    resident = Resident(Engine(parse_config(config_with(payment_qr=qr), environ={}), db, clock=lambda: OPEN))
+    await resident.bind("teplo", "1001001", "1234.50")
+    await resident.say(action="lang:ru")
+    await resident.say(action="pay")
+    screen = resident.last[0]
+    assert decode_nbu_payload(decode_symbols(screen.image)[0][0])[11] == "Отопление, л/с 1001001"
+    assert "Отопление, л/с 1001001" in screen.text
