@@ -17,10 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain.payment_qr import PaymentQr, UrlQr, check_link_template
+from domain.payment_qr import PaymentQr, UrlQr, build_payload, check_link_template, fill_link
+from domain.qr_image import fit_symbol
 
 SUPPORTED_LOCALES = ("uk", "ru", "zh", "en")
 CONFIG_ENV = "UTILIBOT_CONFIG"
+VIBER_NAME_MAX = 28  # Viber REST API: sender.name, max 28 characters
+WORST_CASE_PERIOD = "2025-12"  # every period fills in the same length (MM.YYYY / YYYY-MM)
 
 # Environment variables that override secrets and deployment-specific keys.
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -129,6 +132,15 @@ class ViberConfig(_Strict):
             raise ValueError("does not look like a Viber auth token (letters, digits and -, no spaces)")
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _sender_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty (Viber shows it as the sender of every message)")
+        if len(value) > VIBER_NAME_MAX:
+            raise ValueError(f"longer than {VIBER_NAME_MAX} characters ({len(value)}), Viber's limit")
+        return value
+
     @model_validator(mode="after")
     def _webhook_when_on(self) -> ViberConfig:
         if self.token:
@@ -233,6 +245,9 @@ class ProviderConfig(_Strict):
     website: str = ""
     payment_links: list[PaymentLink] = Field(default_factory=list)
     payment_qr: PaymentQr | None = None
+    # The longest account number this provider issues (characters): the payment QR code is
+    # checked at start-up with an account of this length, the largest amount and the purpose.
+    account_max_length: Annotated[int, Field(ge=1, le=64)] = 20
     payment_due_day: Annotated[int, Field(ge=1, le=31)] = 15
     notices: list[Notice] = Field(default_factory=list)
 
@@ -240,6 +255,16 @@ class ProviderConfig(_Strict):
     def _url_qr_needs_a_link(self) -> ProviderConfig:
         if isinstance(self.payment_qr, UrlQr) and not self.payment_links:
             raise ValueError("payment_qr: standard 'url' needs a payment link, but payment_links is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _purpose_locales(self) -> ProviderConfig:
+        purpose = getattr(self.payment_qr, "purpose", "")
+        codes = [] if isinstance(purpose, str) else list(purpose)
+        unknown = [code for code in codes if code not in SUPPORTED_LOCALES]
+        if unknown:
+            allowed = list(SUPPORTED_LOCALES)
+            raise ValueError(f"payment_qr.purpose: unknown locale(s) {unknown}; use {allowed}")
         return self
 
     _zone = field_validator("timezone")(_check_zone)
@@ -351,11 +376,50 @@ def _apply_env(data: dict, environ: dict[str, str]) -> dict:
     return data
 
 
+def payment_problems(config: Config) -> list[str]:
+    """Every provider whose payment QR code cannot be built for its worst case, one line each.
+
+    The worst case: an account of ``account_max_length`` characters, the largest amount the
+    standard's amount field holds and the purpose template of every language filled in. Each
+    payload is checked against the standard's field and byte limits and must fit a symbol the
+    standard allows (version and error correction level). ``parse_config`` raises these as a
+    ConfigError, and ``check-config`` lists them one per line.
+    """
+    problems: list[str] = []
+    for index, provider in enumerate(config.providers):
+        qr = provider.payment_qr
+        if qr is None:
+            continue
+        key = f"providers[{index}].payment_qr"
+        account = "9" * provider.account_max_length
+        link = (
+            fill_link(provider.payment_links[0].url, account, qr.max_amount, WORST_CASE_PERIOD)
+            if provider.payment_links
+            else None
+        )
+        case = f"account_max_length = {provider.account_max_length}, amount {qr.max_amount}"
+        # Each language's purpose template, once (one template serves every language).
+        purposes: dict[str, str] = {}
+        for locale in config.bot.locales:
+            purposes.setdefault("" if isinstance(qr, UrlQr) else qr.purpose_for(locale), locale)
+        for locale in purposes.values():
+            try:
+                payload = build_payload(qr, account, qr.max_amount, WORST_CASE_PERIOD, link, locale)
+                fit_symbol(payload, qr.symbol_rule)
+            except ValueError as error:
+                field, _, detail = str(error).partition(": ")
+                where = f"{key}.{qr.standard}.{field}" if detail else f"{key}.{qr.standard}"
+                language = "" if len(purposes) == 1 else f"purpose for '{locale}', "
+                problems.append(f"{where}: {detail or error} (worst case: {language}{case})")
+    return problems
+
+
 def parse_config(data: dict, source: str = "config", environ: dict[str, str] | None = None) -> Config:
-    """Validate a config mapping; environment overrides are applied first."""
+    """Validate a config mapping; environment overrides are applied first. Includes the
+    worst-case payment QR check (``payment_problems``)."""
     data = _apply_env(dict(data), dict(os.environ) if environ is None else environ)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as error:
         lines = []
         for problem in error.errors():
@@ -367,6 +431,10 @@ def parse_config(data: dict, source: str = "config", environ: dict[str, str] | N
                 message = "required key is missing"
             lines.append(f"{location}: {message}")
         raise ConfigError(*lines, source=source) from None
+    problems = payment_problems(config)
+    if problems:
+        raise ConfigError(*problems, source=source)
+    return config
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

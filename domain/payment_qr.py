@@ -8,7 +8,11 @@ A provider's ``payment_qr`` is one of three typed models, told apart by ``standa
     public generators of Ukrainian banks' and fintechs' apps. Rows are joined by LF (no
     trailing LF), encoded as UTF-8, then Base64URL **without padding** and appended to the
     host of the version: 002 → ``https://bank.gov.ua/qr/``, 003 → ``https://qr.bank.gov.ua/``.
-    The QR symbol uses error correction level M.
+    The symbol (``NBU_SYMBOL``): format 002 in versions 10-15 (the 2021 edition allows up to
+    version 15, the 2025 edition 10-20), format 003 in versions 10-20 (2025 edition); error
+    correction M, or L where M does not fit (both editions name M and L; the 2025 edition also
+    allows Q, which is not used: it only makes the symbol denser); the hryvnia sign in a white
+    circle in the centre, mandatory for 002 and 003 in the 2025 edition.
 
     Format 002, 13 rows::
 
@@ -42,11 +46,18 @@ A provider's ``payment_qr`` is one of three typed models, told apart by ``standa
     CorrespAcc (20 digits, or ``0`` when the bank has none) in that order, then PayeeINN
     (10 or 12 digits), PersAcc (the resident's account number; the standard sets no length),
     Sum (kopecks as an integer, <= 18 digits, omitted when nothing is owed), Purpose (<= 210)
-    and PaymPeriod (``MM.YYYY``). No value may contain the separator ``|``. Level M.
+    and PaymPeriod (``MM.YYYY``). No value may contain the separator ``|``. The service
+    header and the mandatory block together take at most 300 bytes (the standard's data limit;
+    the optional fields use the rest of the symbol). Level M. BIC (04 + 7 digits), the
+    correspondent account and the account (control keys with the BIC) and the INN (check
+    digits) are verified at config load (domain/requisites.py).
 
 ``url`` — the QR encodes the provider's first payment link, filled in for the account.
+    No standard rules this symbol; level M as for the payment QR codes.
 
-Templates (``purpose`` of the QR models, ``url`` of payment links) know three placeholders:
+``purpose`` is one template or one per language (``{ uk = "...", ru = "..." }``: the resident's
+language, else English, else the first). Templates (``purpose`` of the QR models, ``url`` of
+payment links) know three placeholders:
 ``{account}``, ``{amount}`` (``1234.50``, empty when nothing is owed) and ``{period}``.
 In a purpose the period reads ``MM.YYYY`` (as printed on bills); in a link it is the
 machine form ``YYYY-MM``, and every value of a link is URL-encoded. Any other placeholder,
@@ -58,28 +69,75 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from string import Formatter
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from domain.requisites import (
+    edrpou_is_valid,
+    inn_is_valid,
+    rnokpp_is_valid,
+    ru_account_is_valid,
+    ru_bic_is_valid,
+    ru_corresp_account_is_valid,
+)
 
 CENT = Decimal("0.01")
 PLACEHOLDERS = ("account", "amount", "period")
 
-NBU_HOSTS: dict[str, str] = {"002": "https://bank.gov.ua/qr/", "003": "https://qr.bank.gov.ua/"}
+# Sources of the limits below (the item numbers of the NBU rules are not quoted: the rules'
+# text was not at hand, only its published summaries and public implementations of it):
+#   NBU-2021 — Правила формування та використання QR-коду для здійснення кредитових переказів
+#              (format 002);
+#   NBU-2025 — the new edition, постанова Правління НБУ № 97 від 19.08.2025, in force
+#              01.11.2025 (format 003; also governs the graphic image of 001-003);
+#   GOST     — ГОСТ Р 56042-2014, section 5 (ST00012: header, mandatory block, Table 1 and 2).
+NBU_HOSTS: dict[str, str] = {
+    "002": "https://bank.gov.ua/qr/",  # NBU-2021: prefix of the Base64URL form of 002
+    "003": "https://qr.bank.gov.ua/",  # NBU-2025: prefix of format 003
+}
 NBU_LIMITS: dict[str, dict[str, int]] = {
+    # characters: recipient name, purpose, display text (NBU-2021 for 002, NBU-2025 for 003)
     "002": {"name": 70, "purpose": 140, "display": 70},
     "003": {"name": 140, "purpose": 420, "display": 140},
 }
-NBU_MAX_AMOUNT = Decimal("999999999.99")
-NBU_MAX_BYTES = 507
+NBU_MAX_AMOUNT = Decimal("999999999.99")  # NBU: "UAH" + up to 9 integer digits, "." and 2 decimals
+NBU_MAX_BYTES = 507  # NBU-2025: the data structure (rows joined by LF, UTF-8) before Base64URL
 
-GOST_HEADER = "ST00012"  # "ST" + format version "0001" + encoding "2" (UTF-8)
-GOST_SEPARATOR = "|"
-GOST_LIMITS = {"name": 160, "bank_name": 45, "purpose": 210}
-GOST_MAX_SUM_DIGITS = 18
+GOST_HEADER = "ST00012"  # GOST 5.2: "ST" + format version "0001" + encoding "2" (UTF-8)
+GOST_SEPARATOR = "|"  # GOST 5.2: the separator, absent from every value
+GOST_LIMITS = {"name": 160, "bank_name": 45, "purpose": 210}  # GOST Table 1 (Name, BankName), 2 (Purpose)
+GOST_MAX_SUM_DIGITS = 18  # GOST Table 2: Sum in kopecks, up to 18 digits
+GOST_MAX_MANDATORY_BYTES = 300  # GOST 5.2: header + mandatory block at most 300 bytes
+GOST_MAX_AMOUNT = Decimal("9999999999999999.99")  # the largest 18-digit Sum, in roubles
+
+
+@dataclass(frozen=True)
+class SymbolRule:
+    """What a standard allows of the QR symbol itself: error correction levels (in order of
+    preference: the first at which the data fits within ``max_version`` is used), the range of
+    symbol versions, and the hryvnia sign in the centre."""
+
+    levels: tuple[str, ...]
+    min_version: int
+    max_version: int
+    hryvnia_sign: bool
+    source: str
+
+
+NBU_SYMBOL: dict[str, SymbolRule] = {
+    # NBU-2021: version at most 15 (77 x 77 modules), level M or L; NBU-2025: versions 10-20,
+    # the hryvnia sign in a white circle in the centre mandatory for 002 and 003. 002 meets both.
+    "002": SymbolRule(("M", "L"), 10, 15, True, "NBU rules, format 002"),
+    # NBU-2025: versions 10-20, level Q, M or L (Q not used: a denser symbol for no gain).
+    "003": SymbolRule(("M", "L"), 10, 20, True, "NBU rules 2025, format 003"),
+}
+GOST_SYMBOL = SymbolRule(("M",), 1, 40, False, "GOST R 56042-2014")  # GOST: QR code, level M
+URL_SYMBOL = SymbolRule(("M",), 1, 40, False, "payment link")  # no standard: level M like the others
 
 # Values used to check a template's length at config load: a long account number, a large
 # amount and a period, so that a template that cannot fit real values is rejected early.
@@ -159,9 +217,40 @@ def _purpose_values(account: str, due: Decimal | None, period: str) -> dict[str,
     return {"account": account, "amount": "" if due is None else str(due), "period": _bill_period(period)}
 
 
-def filled_purpose(qr: NbuQr | St00012Qr, account: str, amount: Decimal | None, period: str) -> str:
+def filled_purpose(
+    qr: NbuQr | St00012Qr, account: str, amount: Decimal | None, period: str, locale: str | None = None
+) -> str:
     """The payment purpose as it appears in the QR code, for showing the requisites as text."""
-    return _fill(qr.purpose, _purpose_values(account, _amount_due(amount), period))
+    return _fill(qr.purpose_for(locale), _purpose_values(account, _amount_due(amount), period))
+
+
+def _check_purpose(value: str | dict[str, str], check: Callable[[str], None]) -> str | dict[str, str]:
+    """Validate a purpose template, or one per language ({ uk = "...", en = "..." }), with
+    ``check`` on the template filled in with a 20-digit account number."""
+    templates = {"": value} if isinstance(value, str) else value
+    if not templates:
+        raise ValueError("needs at least one purpose, e.g. { uk = 'Опалення, о/р {account}' }")
+    checked: dict[str, str] = {}
+    for locale, template in templates.items():
+        where = f"{locale}: " if locale else ""
+        try:
+            checked[locale] = _nonblank(template)
+            check(_fill(checked[locale], _SAMPLE_PURPOSE_VALUES))
+        except ValueError as error:
+            raise ValueError(f"{where}{error}, when filled in with a 20-digit account number") from None
+    return checked[""] if isinstance(value, str) else checked
+
+
+class _Purpose:
+    """The ``purpose`` template of a payment QR model (each declares the field in its place, so
+    that it is validated after the fields its check depends on): one text, or one per language."""
+
+    def purpose_for(self, locale: str | None) -> str:
+        """The template for ``locale``, else the English one, else the first (as pick_localized)."""
+        texts: str | dict[str, str] = self.purpose  # type: ignore[attr-defined]
+        if isinstance(texts, str):
+            return texts
+        return (locale and texts.get(locale)) or texts.get("en") or next(iter(texts.values()))
 
 
 def fill_link(template: str, account: str, amount: Decimal | None, period: str) -> str:
@@ -230,7 +319,7 @@ def _version(info: ValidationInfo) -> str:
 # --- models ----------------------------------------------------------------------------------
 
 
-class NbuQr(_Strict):
+class NbuQr(_Purpose, _Strict):
     """Ukrainian NBU credit-transfer QR (format 002 or 003)."""
 
     standard: Literal["nbu"] = "nbu"
@@ -238,11 +327,15 @@ class NbuQr(_Strict):
     name: str
     iban: str
     code: str
-    purpose: str
+    purpose: str | dict[str, str]
     display: str = ""
     category_purpose: Annotated[str, Field(validate_default=True)] = ""
 
-    error_level: ClassVar[str] = "M"
+    max_amount: ClassVar[Decimal] = NBU_MAX_AMOUNT
+
+    @property
+    def symbol_rule(self) -> SymbolRule:
+        return NBU_SYMBOL[self.version]
 
     @field_validator("name")
     @classmethod
@@ -269,19 +362,17 @@ class NbuQr(_Strict):
         value = value.strip()
         if not re.fullmatch(r"\d{8}|\d{10}", value):
             raise ValueError("must be an EDRPOU code (8 digits) or an RNOKPP (10 digits)")
+        if len(value) == 8 and not edrpou_is_valid(value):
+            raise ValueError(f"EDRPOU code {value}: the check digit does not match; check for a typo")
+        if len(value) == 10 and not rnokpp_is_valid(value):
+            raise ValueError(f"RNOKPP {value}: the check digit does not match; check for a typo")
         return value
 
     @field_validator("purpose")
     @classmethod
-    def _purpose(cls, value: str, info: ValidationInfo) -> str:
-        value = _nonblank(value)
+    def _purpose(cls, value: str | dict[str, str], info: ValidationInfo) -> str | dict[str, str]:
         limit = NBU_LIMITS[_version(info)]["purpose"]
-        sample = _fill(value, _SAMPLE_PURPOSE_VALUES)
-        try:
-            _check_nbu_text(sample, limit)
-        except ValueError as error:
-            raise ValueError(f"{error}, when filled in with a 20-digit account number") from None
-        return value
+        return _check_purpose(value, lambda sample: _check_nbu_text(sample, limit))
 
     @field_validator("display")
     @classmethod
@@ -306,19 +397,20 @@ class NbuQr(_Strict):
         return value
 
 
-class St00012Qr(_Strict):
+class St00012Qr(_Purpose, _Strict):
     """GOST R 56042-2014 payment QR (``ST00012|Name=...``)."""
 
     standard: Literal["st00012"] = "st00012"
     name: str
+    bic: str  # before the accounts: their control keys are checked with it
     personal_acc: str
     bank_name: str
-    bic: str
     corresp_acc: str
     payee_inn: str
-    purpose: str
+    purpose: str | dict[str, str]
 
-    error_level: ClassVar[str] = "M"
+    max_amount: ClassVar[Decimal] = GOST_MAX_AMOUNT
+    symbol_rule: ClassVar[SymbolRule] = GOST_SYMBOL
 
     @field_validator("name", "bank_name")
     @classmethod
@@ -327,44 +419,60 @@ class St00012Qr(_Strict):
         _check_gost_text(value, GOST_LIMITS[str(info.field_name)])
         return value
 
-    @field_validator("personal_acc")
-    @classmethod
-    def _personal_acc(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{20}", value.strip()):
-            raise ValueError("must be 20 digits")
-        return value.strip()
-
     @field_validator("bic")
     @classmethod
     def _bic(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{9}", value.strip()):
-            raise ValueError(f"must be 9 digits (got {len(value.strip())} characters)")
-        return value.strip()
+        value = value.strip()
+        if not re.fullmatch(r"\d{9}", value):
+            raise ValueError(f"must be 9 digits (got {len(value)} characters)")
+        if not ru_bic_is_valid(value):
+            raise ValueError(f"{value} is not a Russian BIC: it must begin with 04 (the country code)")
+        return value
 
-    @field_validator("corresp_acc")
+    @field_validator("personal_acc", "corresp_acc")
     @classmethod
-    def _corresp_acc(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{20}|0", value.strip()):
-            raise ValueError("must be 20 digits, or '0' when the bank has no correspondent account")
-        return value.strip()
+    def _account(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        corresp = info.field_name == "corresp_acc"
+        if corresp and value == "0":  # GOST Table 1: "0" when the bank has no correspondent account
+            return value
+        if not re.fullmatch(r"\d{20}", value):
+            raise ValueError(
+                "must be 20 digits, or '0' when the bank has no correspondent account"
+                if corresp
+                else "must be 20 digits"
+            )
+        bic = info.data.get("bic")
+        key_ok = ru_corresp_account_is_valid if corresp else ru_account_is_valid
+        if bic and not key_ok(value, bic):
+            digit = "" if corresp else " (9th digit)"
+            raise ValueError(f"the control key{digit} does not match BIC {bic}; check both for a typo")
+        return value
 
     @field_validator("payee_inn")
     @classmethod
     def _payee_inn(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{10}|\d{12}", value.strip()):
+        value = value.strip()
+        if not re.fullmatch(r"\d{10}|\d{12}", value):
             raise ValueError("must be 10 digits (organisation) or 12 digits (individual)")
-        return value.strip()
+        if not inn_is_valid(value):
+            raise ValueError(f"INN {value}: the check digit does not match; check for a typo")
+        return value
+
+    @model_validator(mode="after")
+    def _mandatory_block(self) -> St00012Qr:
+        size = len(_gost_mandatory(self).encode("utf-8"))
+        if size > GOST_MAX_MANDATORY_BYTES:
+            raise ValueError(
+                f"name, bank_name: the header and mandatory block take {size} bytes, GOST R 56042 "
+                f"allows {GOST_MAX_MANDATORY_BYTES}; shorten the name or the bank name"
+            )
+        return self
 
     @field_validator("purpose")
     @classmethod
-    def _purpose(cls, value: str) -> str:
-        value = _nonblank(value)
-        sample = _fill(value, _SAMPLE_PURPOSE_VALUES)
-        try:
-            _check_gost_text(sample, GOST_LIMITS["purpose"])
-        except ValueError as error:
-            raise ValueError(f"{error}, when filled in with a 20-digit account number") from None
-        return value
+    def _purpose(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        return _check_purpose(value, lambda sample: _check_gost_text(sample, GOST_LIMITS["purpose"]))
 
 
 class UrlQr(_Strict):
@@ -372,7 +480,8 @@ class UrlQr(_Strict):
 
     standard: Literal["url"] = "url"
 
-    error_level: ClassVar[str] = "M"
+    max_amount: ClassVar[Decimal] = NBU_MAX_AMOUNT
+    symbol_rule: ClassVar[SymbolRule] = URL_SYMBOL
 
 
 PaymentQr = Annotated[NbuQr | St00012Qr | UrlQr, Field(discriminator="standard")]
@@ -381,9 +490,9 @@ PaymentQr = Annotated[NbuQr | St00012Qr | UrlQr, Field(discriminator="standard")
 # --- payloads --------------------------------------------------------------------------------
 
 
-def _nbu_payload(qr: NbuQr, account: str, due: Decimal | None, period: str) -> str:
+def _nbu_payload(qr: NbuQr, account: str, due: Decimal | None, period: str, locale: str | None) -> str:
     limits = NBU_LIMITS[qr.version]
-    purpose = _fill(qr.purpose, _purpose_values(account, due, period))
+    purpose = _fill(qr.purpose_for(locale), _purpose_values(account, due, period))
     try:
         _check_nbu_text(purpose, limits["purpose"])
     except ValueError as error:
@@ -399,7 +508,7 @@ def _nbu_payload(qr: NbuQr, account: str, due: Decimal | None, period: str) -> s
     raw = "\n".join(rows).encode("utf-8")
     if len(raw) > NBU_MAX_BYTES:
         raise ValueError(
-            f"payload: {len(raw)} bytes, the NBU limit is {NBU_MAX_BYTES}; shorten name or purpose"
+            f"{len(raw)} bytes of data, the NBU limit is {NBU_MAX_BYTES}; shorten name, purpose or display"
         )
     return NBU_HOSTS[qr.version] + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -414,26 +523,31 @@ def decode_nbu_payload(url: str) -> list[str]:
     raise ValueError(f"not an NBU QR link: {url[:40]!r}")
 
 
-def _gost_payload(qr: St00012Qr, account: str, due: Decimal | None, period: str) -> str:
+def _gost_mandatory(qr: St00012Qr) -> str:
+    """The service header and the mandatory block (GOST R 56042-2014, 5.2), in this order."""
+    return GOST_SEPARATOR.join(
+        [
+            GOST_HEADER,
+            f"Name={qr.name}",
+            f"PersonalAcc={qr.personal_acc}",
+            f"BankName={qr.bank_name}",
+            f"BIC={qr.bic}",
+            f"CorrespAcc={qr.corresp_acc}",
+        ]
+    )
+
+
+def _gost_payload(qr: St00012Qr, account: str, due: Decimal | None, period: str, locale: str | None) -> str:
     try:
         _check_gost_text(_nonblank(account), None)
     except ValueError as error:
         raise ValueError(f"account: {error}") from None
-    purpose = _fill(qr.purpose, _purpose_values(account, due, period))
+    purpose = _fill(qr.purpose_for(locale), _purpose_values(account, due, period))
     try:
         _check_gost_text(purpose, GOST_LIMITS["purpose"])
     except ValueError as error:
         raise ValueError(f"purpose: {error} once filled in for account {account!r}") from None
-    fields = [
-        GOST_HEADER,
-        f"Name={qr.name}",
-        f"PersonalAcc={qr.personal_acc}",
-        f"BankName={qr.bank_name}",
-        f"BIC={qr.bic}",
-        f"CorrespAcc={qr.corresp_acc}",
-        f"PayeeINN={qr.payee_inn}",
-        f"PersAcc={account}",
-    ]
+    fields = [_gost_mandatory(qr), f"PayeeINN={qr.payee_inn}", f"PersAcc={account}"]
     if due is not None:
         kopecks = int(due * 100)
         if len(str(kopecks)) > GOST_MAX_SUM_DIGITS:
@@ -449,19 +563,21 @@ def build_payload(
     amount: Decimal | None,
     period: str,
     link_url: str | None = None,
+    locale: str | None = None,
 ) -> str:
     """The text to put in the QR code for one account and billing period ('YYYY-MM').
 
     ``amount`` None or <= 0 puts no amount in the payload (the resident types it).
     ``link_url`` is the already filled first payment link, used by ``standard = "url"``.
+    ``locale`` picks the purpose template when there is one per language.
     Raises ValueError naming the field when a filled-in value breaks the standard's limits.
     """
     due = _amount_due(amount)
     _period_parts(period)
     if isinstance(qr, NbuQr):
-        return _nbu_payload(qr, account, due, period)
+        return _nbu_payload(qr, account, due, period, locale)
     if isinstance(qr, St00012Qr):
-        return _gost_payload(qr, account, due, period)
+        return _gost_payload(qr, account, due, period, locale)
     if not link_url:
         raise ValueError("url: no payment link to encode; add payment_links or choose another standard")
     return link_url

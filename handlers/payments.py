@@ -8,10 +8,10 @@ from decimal import Decimal
 from functools import partial
 
 from domain.chart import consumption_chart
-from domain.config import ProviderConfig
+from domain.config import ProviderConfig, pick_localized
 from domain.localize import format_day, format_money, format_period, format_short_period
 from domain.payment_qr import NbuQr, St00012Qr, UrlQr, build_payload, fill_link, filled_purpose
-from domain.qr_image import qr_png
+from domain.qr_image import fit_symbol, qr_png, renders
 from domain.readings import consumption
 from domain.text import fold
 from domain.windows import parse_period, period_of, shift_period
@@ -39,7 +39,7 @@ def _money(ctx: Context, account: Account, amount: Decimal) -> str:
 def _requisites(
     ctx: Context, qr: NbuQr | St00012Qr, account: Account, due: Decimal | None, period: str
 ) -> list[str]:
-    purpose = filled_purpose(qr, account.number, due, period)
+    purpose = filled_purpose(qr, account.number, due, period, ctx.tr.locale)
     if isinstance(qr, NbuQr):
         return [
             ctx._("Recipient: {name}", name=qr.name),
@@ -59,6 +59,21 @@ def _requisites(
         ctx._("Tax number (INN): {inn}", inn=qr.payee_inn),
         ctx._("Purpose: {purpose}", purpose=purpose),
     ]
+
+
+def _caption(
+    ctx: Context, provider: ProviderConfig, account: Account, due: Decimal | None
+) -> tuple[str, ...]:
+    """The lines under the QR image: company, account and amount, so saved images differ.
+    A company name the bundled fonts cannot draw falls back to the English (or first) one."""
+    company = provider.localized_name(ctx.tr.locale)
+    if not renders(company):
+        company = pick_localized(provider.name, "en")
+    if due is None:
+        amount = ctx._("Amount: type it in your banking app")
+    else:
+        amount = ctx._("To pay: {amount}", amount=_money(ctx, account, due))
+    return (company, ctx._("Account {number}", number=account.number), amount)
 
 
 async def _pay_reply(ctx: Context, account: Account, provider: ProviderConfig) -> Reply:
@@ -86,13 +101,28 @@ async def _pay_reply(ctx: Context, account: Account, provider: ProviderConfig) -
     draw = None
     qr = provider.payment_qr
     if qr is not None:
-        payload = build_payload(qr, account.number, due, period, link_url=links[0].url if links else None)
-        draw = partial(qr_png, payload, error=qr.error_level)
-        if isinstance(qr, UrlQr):
-            lines.append(ctx._("Scan the QR code with your phone camera to open the payment page."))
+        try:
+            link = links[0].url if links else None
+            payload = build_payload(qr, account.number, due, period, link, locale)
+            version, level = fit_symbol(payload, qr.symbol_rule)
+        except ValueError:
+            # The worst case was checked at start-up; an account longer than account_max_length
+            # (or with a character the standard forbids) still gets the requisites, as text.
+            if isinstance(qr, UrlQr):
+                lines.append(ctx._("Open the payment page by this link:"))
+                lines += [link.url for link in links]
+            else:
+                lines.append(ctx._("Pay by these requisites: copy them into your banking app."))
+                lines += _requisites(ctx, qr, account, due, period)
         else:
-            lines.append(ctx._("Scan the QR code in your banking app, or pay by these requisites:"))
-            lines += _requisites(ctx, qr, account, due, period)
+            caption = _caption(ctx, provider, account, due)
+            sign = qr.symbol_rule.hryvnia_sign
+            draw = partial(qr_png, payload, level, version=version, caption=caption, hryvnia_sign=sign)
+            if isinstance(qr, UrlQr):
+                lines.append(ctx._("Scan the QR code with your phone camera to open the payment page."))
+            else:
+                lines.append(ctx._("Scan the QR code in your banking app, or pay by these requisites:"))
+                lines += _requisites(ctx, qr, account, due, period)
     if not links and qr is None:
         lines.append(
             ctx._(

@@ -54,11 +54,11 @@ TEST_CONFIG: dict[str, Any] = {
             "payment_qr": {
                 "standard": "st00012",
                 "name": "ООО Водоканал",
-                "personal_acc": "40702810000000000001",
+                "personal_acc": "40702810200000000001",
                 "bank_name": "ПАО Сбербанк",
                 "bic": "044525225",
                 "corresp_acc": "30101810400000000225",
-                "payee_inn": "7700000000",
+                "payee_inn": "7707083893",
                 "purpose": "Водоснабжение, л/с {account}",
             },
         },

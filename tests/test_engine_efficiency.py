@@ -87,7 +87,7 @@ async def test_the_payment_qr_is_drawn_after_the_commit_with_the_database_free(
     resident = await bound(db, config)
     drawn_when: list[int] = []
 
-    def drawing(payload: str, error: str = "M", scale: int = 8) -> bytes:
+    def drawing(payload: str, error: str = "M", scale: int = 8, **options: Any) -> bytes:
         drawn_when.append(len(seen))
         # Another writer gets SQLite's write lock at once: the transaction is over.
         other = sqlite3.connect(tmp_path / "test.db", timeout=0)
@@ -96,7 +96,7 @@ async def test_the_payment_qr_is_drawn_after_the_commit_with_the_database_free(
             other.rollback()
         finally:
             other.close()
-        return qr_png(payload, error, scale)
+        return qr_png(payload, error, scale, **options)
 
     monkeypatch.setattr(handlers.payments, "qr_png", drawing)
     with statements(db) as seen:
@@ -110,7 +110,7 @@ async def test_a_failed_drawing_leaves_the_text_and_the_bot_alive(
 ):
     resident = await bound(db, config)
 
-    def broken(payload: str, error: str = "M", scale: int = 8) -> bytes:
+    def broken(payload: str, error: str = "M", scale: int = 8, **options: Any) -> bytes:
         raise RuntimeError("no ink")
 
     monkeypatch.setattr(handlers.payments, "qr_png", broken)

@@ -64,16 +64,16 @@ NBU_003_ROWS = [
 
 GOST = St00012Qr(
     name="ООО «Водоканал»",
-    personal_acc="40702810000000000001",
+    personal_acc="40702810200000000001",
     bank_name="ПАО Сбербанк",
     bic="044525225",
     corresp_acc="30101810400000000225",
-    payee_inn="7700000000",
+    payee_inn="7707083893",
     purpose="Водоснабжение, л/с {account}, {period}",
 )
 GOST_PAYLOAD = (
-    "ST00012|Name=ООО «Водоканал»|PersonalAcc=40702810000000000001|BankName=ПАО Сбербанк"
-    "|BIC=044525225|CorrespAcc=30101810400000000225|PayeeINN=7700000000|PersAcc=1234567"
+    "ST00012|Name=ООО «Водоканал»|PersonalAcc=40702810200000000001|BankName=ПАО Сбербанк"
+    "|BIC=044525225|CorrespAcc=30101810400000000225|PayeeINN=7707083893|PersAcc=1234567"
     "|Sum=123450|Purpose=Водоснабжение, л/с 1234567, 03.2025|PaymPeriod=03.2025"
 )
 
@@ -103,11 +103,11 @@ def gost(**changes: str) -> dict:
     base = {
         "standard": "st00012",
         "name": "Vodokanal",
-        "personal_acc": "40702810000000000001",
+        "personal_acc": "40702810200000000001",
         "bank_name": "Bank",
         "bic": "044525225",
         "corresp_acc": "0",
-        "payee_inn": "7700000000",
+        "payee_inn": "7707083893",
         "purpose": "Water {account}",
     }
     return base | changes
@@ -328,10 +328,10 @@ def test_config_gost_field_errors():
     assert errors(gost(bic="0445252251"))[0][0] == "payment_qr.st00012.bic"
     assert errors(gost(personal_acc="4070281000000000000"))[0][0] == "payment_qr.st00012.personal_acc"
     assert errors(gost(corresp_acc="123"))[0][0] == "payment_qr.st00012.corresp_acc"
-    assert errors(gost(payee_inn="77000000001"))[0][0] == "payment_qr.st00012.payee_inn"
+    assert errors(gost(payee_inn="77070838931"))[0][0] == "payment_qr.st00012.payee_inn"
     [(location, message)] = errors(gost(name="Я" * 161))
     assert (location, message) == ("payment_qr.st00012.name", "longer than 160 characters (161)")
-    assert St00012Qr.model_validate(gost(name="Я" * 160))
+    assert St00012Qr.model_validate(gost(name="N" * 160))  # Cyrillic would exceed the 300-byte block
     assert errors(gost(bank_name="Б" * 46))[0][0] == "payment_qr.st00012.bank_name"
     [(location, message)] = errors(gost(purpose="x" * 200 + "{account}"))
     assert location == "payment_qr.st00012.purpose" and message.startswith("longer than 210 characters")
@@ -391,3 +391,26 @@ def test_decode_png_without_a_code():
     out = io.BytesIO()
     Image.new("L", (64, 64), 255).save(out, format="PNG")
     assert decode_png(out.getvalue()) == []
+
+
+def test_config_check_digits_name_the_key():
+    [(location, message)] = errors(nbu(code="12345670"))
+    assert (location, message) == (
+        "payment_qr.nbu.code",
+        "EDRPOU code 12345670: the check digit does not match; check for a typo",
+    )
+    [(location, message)] = errors(nbu(code="3184710692"))
+    assert location == "payment_qr.nbu.code" and message.startswith("RNOKPP 3184710692: the check digit")
+    assert NbuQr.model_validate(nbu(code="3184710691"))
+    [(location, message)] = errors(gost(bic="144525225"))
+    assert (location, message) == (
+        "payment_qr.st00012.bic",
+        "144525225 is not a Russian BIC: it must begin with 04 (the country code)",
+    )
+    [(location, message)] = errors(gost(personal_acc="40702810000000000001"))
+    assert location == "payment_qr.st00012.personal_acc" and "control key (9th digit)" in message
+    [(location, message)] = errors(gost(corresp_acc="30101810400000000226"))
+    assert location == "payment_qr.st00012.corresp_acc" and "does not match BIC 044525225" in message
+    [(location, message)] = errors(gost(payee_inn="7707083894"))
+    assert location == "payment_qr.st00012.payee_inn" and "check digit does not match" in message
+    assert St00012Qr.model_validate(gost(payee_inn="500100732259", corresp_acc="30101810400000000225"))

@@ -37,7 +37,7 @@ async def test_pay_screen_has_a_qr_per_provider(any_db, config):
 
     assert "To pay: UAH312.75" in water.text and water.links == []
     (payload,) = decode_png(water.image)
-    assert payload.startswith("ST00012|Name=ООО Водоканал|PersonalAcc=40702810000000000001|")
+    assert payload.startswith("ST00012|Name=ООО Водоканал|PersonalAcc=40702810200000000001|")
     assert "|PersAcc=2002001|Sum=31275|Purpose=Водоснабжение, л/с 2002001|PaymPeriod=10.2026" in payload
     assert closing.buttons  # back to the menu
 
