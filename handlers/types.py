@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 MAX_ACTION_BYTES = 64  # Telegram callback_data and Viber ActionBody limit we design for
 
@@ -61,3 +61,20 @@ class Reply:
         if self.draw is not None:
             self.image, self.draw = self.draw(), None
         return self
+
+    def to_record(self) -> dict[str, Any]:
+        """What the inbox keeps until the reply is sent: its text and buttons. An image is not kept
+        (it is drawn again for a live reply); a reply sent again after a crash goes without it."""
+        return {
+            "text": self.text,
+            "buttons": [[[button.label, button.action] for button in row] for row in self.buttons],
+            "links": [[link.label, link.url] for link in self.links],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Reply:
+        return cls(
+            text=str(record.get("text", "")),
+            buttons=[[Button(label, action) for label, action in row] for row in record.get("buttons", [])],
+            links=[UrlButton(label, url) for label, url in record.get("links", [])],
+        )

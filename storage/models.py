@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -202,6 +203,13 @@ class InboxUpdate(Base):
     __table_args__ = (
         UniqueConstraint("channel", "update_key"),
         Index("ix_inbox_status", "status", "id"),
+        Index(
+            "ix_inbox_unsent",
+            "channel",
+            "id",
+            sqlite_where=text("replies IS NOT NULL"),
+            postgresql_where=text("replies IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -211,6 +219,8 @@ class InboxUpdate(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The replies of a handled update until the messenger took them (None: nothing left to send).
+    replies: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class OutboxMessage(Base):

@@ -1,9 +1,11 @@
-"""Incoming updates stored before acknowledgement: deduplication and crash recovery."""
+"""Incoming updates stored before acknowledgement: deduplication and crash recovery, and the
+replies of each handled update until the messenger took them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +42,30 @@ class InboxRepository:
             .values(status="done", handled_at=at)
         )
         return result.rowcount == 1
+
+    async def record_replies(self, update_id: int, replies: list[dict[str, Any]]) -> None:
+        """Keep the replies of a handled update, in its transaction, until they are sent."""
+        if replies:
+            await self.session.execute(
+                update(InboxUpdate).where(InboxUpdate.id == update_id).values(replies=replies)
+            )
+
+    async def replies_sent(self, update_ids: Sequence[int]) -> None:
+        """The messenger took these updates' replies (or they cannot be sent): nothing left to send."""
+        if update_ids:
+            await self.session.execute(
+                update(InboxUpdate).where(InboxUpdate.id.in_(list(update_ids))).values(replies=None)
+            )
+
+    async def unsent_replies(self, channel: str, limit: int = 100) -> Sequence[InboxUpdate]:
+        """Handled updates whose replies a crash left unsent, oldest first."""
+        query = (
+            select(InboxUpdate)
+            .where(InboxUpdate.channel == channel, InboxUpdate.replies.is_not(None))
+            .order_by(InboxUpdate.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
 
     async def mark_failed(self, update_id: int, at: datetime) -> None:
         await self.session.execute(
