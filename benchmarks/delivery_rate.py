@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from benchmarks._support import FakeAPIProcess, serve_fake_api  # noqa: E402
-from bot.channels.senders import TelegramSender  # noqa: E402
+from bot.channels.telegram_sender import TelegramSender  # noqa: E402
 from scheduler.delivery import DeliveryLoop, DeliverySettings, in_flight_window  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402

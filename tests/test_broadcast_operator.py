@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import insert, select
 
-from bot.channels.senders import TelegramSender
+from bot.channels.telegram_sender import TelegramSender
 from bot.channels.telegram import TelegramChannel
 from domain.config import Config
 from handlers import operator

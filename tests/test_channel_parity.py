@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.channels.telegram import TelegramChannel
-from bot.channels.viber import ACTION_MARKER
+from bot.channels.viber.rendering import ACTION_MARKER
 from domain.config import Config
 from handlers.engine import Engine
 from storage.database import Database

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import insert, select
 
 import scheduler.delivery.recorder
-from bot.channels.senders import TelegramSender, ViberSender
+from bot.channels.telegram_sender import TelegramSender
+from bot.channels.viber.sender import ViberSender
 from domain.broadcast import BroadcastTextError, parse_texts
 from domain.quiet_hours import quiet_hours_from_config
 from scheduler.delivery import DeliveryLoop, DeliverySettings, in_flight_window
@@ -647,7 +648,7 @@ async def test_viber_broadcast_up_to_300_receivers_per_call(db):
 
 
 def test_viber_results_map_status_codes():
-    from bot.channels.senders import viber_call_results
+    from bot.channels.viber.sender import viber_call_results
 
     body = {"status": 0, "failed_list": [{"receiver": "b", "status": 6}, {"receiver": "c", "status": 11}]}
     outcomes = [r.outcome for r in viber_call_results(body, ["a", "b", "c"])]

@@ -135,7 +135,7 @@ def test_aiogram_answers_are_parsed_with_pinned_models() -> None:
 
     from aiogram.methods.base import Response
 
-    from bot.channels.telegram_bot import CALLED_METHODS, RESPONSE_MODELS
+    from bot.channels.telegram_client import CALLED_METHODS, RESPONSE_MODELS
 
     gc.collect()
     for method in CALLED_METHODS:

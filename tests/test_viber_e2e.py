@@ -16,15 +16,10 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels import viber
-from bot.channels.viber import (
-    ACTION_MARKER,
-    GRID_COLUMNS,
-    KEYBOARD_MAX_BUTTONS,
-    MESSAGE_LIMIT,
-    ViberChannel,
-    register_webhook,
-)
+from bot.channels.viber import client
+from bot.channels.viber.channel import ViberChannel
+from bot.channels.viber.client import register_webhook
+from bot.channels.viber.rendering import ACTION_MARKER, GRID_COLUMNS, KEYBOARD_MAX_BUTTONS, MESSAGE_LIMIT
 from domain.config import Config, ViberConfig
 from domain.qr_image import decode_png, qr_png
 from handlers.engine import Engine
@@ -462,7 +457,7 @@ async def test_labels_are_escaped_and_links_open_urls(vb: Viber):
 
 
 async def test_rate_control_is_retried_with_backoff(vb: Viber, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(viber, "BACKOFF_BASE", 0.2)
+    monkeypatch.setattr(client, "BACKOFF_BASE", 0.2)
     vb.api.fail_next(12, count=2)
     (menu,) = await vb.say(USER, "/menu")
     assert "Main menu" in menu.text

@@ -8,12 +8,13 @@ hands the stored updates to the channel's ``process`` callable, one at a time pe
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from domain.waiting import pause
 from storage.database import Database
@@ -35,6 +36,15 @@ class Job(Protocol):
 
 
 J = TypeVar("J", bound=Job)
+
+
+def stored_payload(row: InboxUpdate) -> dict[str, Any]:
+    """The raw update stored in an inbox row ({} when it is not a JSON object)."""
+    try:
+        raw = json.loads(row.payload)
+    except ValueError:
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 class InboxWorker(Generic[J]):

@@ -36,14 +36,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    AiogramError,
-    TelegramBadRequest,
-    TelegramConflictError,
-    TelegramForbiddenError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-)
+from aiogram.exceptions import AiogramError, TelegramConflictError
 from aiogram.methods import GetUpdates
 from aiogram.types import (
     BotCommand,
@@ -57,10 +50,13 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels.inbox_worker import SHUTDOWN_GRACE, STALE_AFTER, InboxWorker
-from bot.channels.telegram_bot import make_bot
+from bot.channels.api_result import Failure
+from bot.channels.inbox_worker import STALE_AFTER, InboxWorker, stored_payload
+from bot.channels.telegram_client import call_waiting_out_429, chat_id, make_bot
 from bot.channels.text import split_text
 from bot.channels.text import utf16_length as telegram_length
+from bot.channels.unreachable import mark_unreachable
+from bot.channels.web_server import serve_until
 from bot.roles import telegram_bot_id
 from domain.config import Config
 from domain.i18n import translator
@@ -173,11 +169,7 @@ def _update_body(body: bytes) -> dict[str, Any] | None:
 
 
 def _job_from_row(row: InboxUpdate) -> _Job:
-    try:
-        raw = json.loads(row.payload)
-    except ValueError:
-        raw = {}
-    return _Job(row.id, raw if isinstance(raw, dict) else {})
+    return _Job(row.id, stored_payload(row))
 
 
 def to_incoming(update: Update) -> Incoming | None:
@@ -216,18 +208,6 @@ def _callback_incoming(query: CallbackQuery) -> Incoming | None:
         kind="action",
         action=query.data or "",
     )
-
-
-def _telegram_chat_id(chat_key: str) -> int | str:
-    try:
-        return int(chat_key)
-    except ValueError:
-        return chat_key
-
-
-def _split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 async def _until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> tuple[bool, T | None]:
@@ -381,16 +361,11 @@ class TelegramChannel:
     async def _serve_webhook(self, stop: asyncio.Event) -> None:
         app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
         app.router.add_post(urlsplit(self._settings.webhook_url).path or "/", self._on_webhook)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
-        await runner.setup()
-        host, port = _split_listen(self._settings.listen)
-        try:
-            await web.TCPSite(runner, host, port).start()
-            log.info("telegram: webhook listening on %s:%s", host, port)
-            self.ready.set()
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        await serve_until(app, self._settings.listen, stop, self._listening)
+
+    async def _listening(self, host: str, port: int) -> None:
+        log.info("telegram: webhook listening on %s:%s", host, port)
+        self.ready.set()
 
     def _secret_matches(self, given: str | None) -> bool:
         expected = self._settings.webhook_secret
@@ -511,7 +486,7 @@ class TelegramChannel:
         photo = BufferedInputFile(reply.image or b"", filename=reply.image_name or "image.png")
         request = partial(
             self.bot.send_photo,
-            chat_id=_telegram_chat_id(chat_key),
+            chat_id=chat_id(chat_key),
             photo=photo,
             caption=caption or None,
             parse_mode=None,
@@ -527,7 +502,7 @@ class TelegramChannel:
         for index, chunk in enumerate(chunks):
             request = partial(
                 self.bot.send_message,
-                chat_id=_telegram_chat_id(chat_key),
+                chat_id=chat_id(chat_key),
                 text=chunk,
                 parse_mode=None,
                 reply_markup=markup if index == len(chunks) - 1 else None,
@@ -538,40 +513,20 @@ class TelegramChannel:
 
     async def _deliver(self, chat_key: str, request: Callable[[], Awaitable[object]]) -> bool:
         """Make one send call; False when the chat is gone (and now marked inactive)."""
-        for attempt in range(MAX_SEND_RETRIES + 1):
-            try:
-                await request()
-                return True
-            except TelegramRetryAfter as error:
-                if attempt == MAX_SEND_RETRIES:
-                    log.warning("telegram: chat %s still rate-limited; message dropped", chat_key)
-                    return True
-                await asyncio.sleep(error.retry_after)
-            except TelegramForbiddenError as error:  # blocked by the user, user deactivated, kicked
-                await self._deactivate(chat_key, error)
-                return False
-            except (TelegramBadRequest, TelegramNotFound) as error:
-                if "chat not found" in error.message.lower():
-                    await self._deactivate(chat_key, error)
-                    return False
-                log.warning("telegram: sending to chat %s failed: %s", chat_key, self._describe(error))
-                return True
-            except AiogramError as error:
-                log.warning("telegram: sending to chat %s failed: %s", chat_key, self._describe(error))
-                return True
+        result = await call_waiting_out_429(request, MAX_SEND_RETRIES)
+        if result.failure is Failure.CHAT_GONE:
+            await mark_unreachable(self._db, CHANNEL, chat_key, result.detail)
+            return False
+        if result.failure is Failure.RATE_LIMITED:
+            log.warning("telegram: chat %s still rate-limited; message dropped", chat_key)
+        elif result.failure is not None:
+            log.warning("telegram: sending to chat %s failed: %s", chat_key, self._redact(result.detail))
         return True
-
-    async def _deactivate(self, chat_key: str, error: AiogramError) -> None:
-        log.info("telegram: chat %s is unreachable (%s); marked inactive", chat_key, self._describe(error))
-        try:
-            async with self._db.unit_of_work() as uow:
-                await uow.chats.set_active(CHANNEL, chat_key, False)
-                await uow.commit()
-        except Exception:
-            log.exception("telegram: could not mark chat %s inactive", chat_key)
 
     def _describe(self, error: BaseException) -> str:
         """An error for the log, with the bot token (part of every API URL) blanked out."""
-        text = f"{type(error).__name__}: {error}"
+        return self._redact(f"{type(error).__name__}: {error}")
+
+    def _redact(self, text: str) -> str:
         token = self._settings.token
         return text.replace(token, "<token>") if token else text
