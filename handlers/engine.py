@@ -14,6 +14,7 @@ from domain.i18n import resolve_locale, translator
 from domain.masking import LOG_SCOPE, LogScope, mask_id
 from domain.metrics import UPDATE_DURATION, UPDATES
 from handlers import accounts, balance, help, menu, operator, payments, readings, settings, start
+from handlers.commands import COMMANDS, may_use
 from handlers.context import Context
 from handlers.conversation import ExpiredConversation
 from handlers.routing import Router
@@ -28,9 +29,13 @@ MAX_CONCURRENT = 5  # updates handled at once; SQLAlchemy's default pool holds 5
 
 
 def build_router() -> Router:
+    """Every feature's routes; every command of the registry (handlers.commands) must have one."""
     router = Router()
     for feature in (start, menu, accounts, balance, payments, readings, settings, help, operator):
         router.include(feature.router)
+    unrouted = [command.name for command in COMMANDS if command.name not in router.commands]
+    if unrouted:
+        raise ValueError(f"commands declared without a handler: {unrouted}")
     return router
 
 
@@ -149,6 +154,8 @@ class Engine:
             name = text.split()[0].split("@")[0].lower()
             handler = self.router.commands.get(name)
             if handler is not None:
+                if not may_use(name, ctx.is_operator):
+                    return await menu.not_understood(ctx)  # to them the command does not exist
                 return await handler(ctx)
         step = self.router.steps.get(ctx.state)
         if step is not None:

@@ -1,8 +1,9 @@
-"""Help and the providers' contacts (hotline, hours, e-mail, website)."""
+"""Help: what the bot does, its commands (from the registry) and the providers' contacts."""
 
 from __future__ import annotations
 
 from domain.config import ProviderConfig
+from handlers.commands import listed
 from handlers.context import Context
 from handlers.menu import menu_reply
 from handlers.routing import Router
@@ -25,6 +26,13 @@ def contacts(ctx: Context, provider: ProviderConfig) -> str:
     return "\n".join(lines)
 
 
+def command_list(ctx: Context) -> str:
+    """The commands this reader may use, from the registry (handlers.commands)."""
+    lines = [ctx._("Commands:")]
+    lines += [f"{c.name} — {ctx._(c.description)}" for c in listed(ctx.is_operator)]
+    return "\n".join(lines)
+
+
 @router.command("/help")
 @router.action("help")
 async def show_help(ctx: Context) -> list[Reply]:
@@ -40,10 +48,9 @@ async def show_help(ctx: Context) -> list[Reply]:
                 "• My accounts — switch between several accounts or remove one.\n"
                 "• Balance — what you owe, the due date and the last charges.\n"
                 "• Submit readings — during the monthly window, for all your meters in one go.\n"
-                "• My readings — the readings you submitted, with consumption.\n"
-                "Commands: /start, /menu, /balance, /readings, /history, /accounts, /add, /language, "
-                "/help, /cancel (stop the current step)."
+                "• My readings — the readings you submitted, with consumption."
             ),
+            command_list(ctx),
             ctx._("Settings: choose the reminders you receive (meter readings, payments, announcements)."),
             ctx._("Contacts:"),
             *(contacts(ctx, provider) for provider in providers),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from handlers.commands import declared
 from handlers.context import Context
 from handlers.types import Reply
 
@@ -20,6 +21,10 @@ class Router:
     steps: dict[str, Handler] = field(default_factory=dict)
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
+        """Route the commands ``names``; each must be declared in handlers.commands."""
+        for name in names:
+            declared(name)
+
         def register(handler: Handler) -> Handler:
             for name in names:
                 self.commands[name] = handler

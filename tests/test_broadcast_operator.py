@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import insert, select
 
-from bot.channels.telegram_sender import TelegramSender
 from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_sender import TelegramSender
 from domain.config import Config
 from handlers import operator
 from handlers.engine import Engine

@@ -40,6 +40,7 @@ from aiogram.exceptions import AiogramError, TelegramConflictError
 from aiogram.methods import GetUpdates
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeChat,
     BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
@@ -61,6 +62,7 @@ from bot.roles import telegram_bot_id
 from domain.config import Config
 from domain.i18n import translator
 from domain.waiting import pause
+from handlers.commands import listed
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database
@@ -88,22 +90,11 @@ RETRY_POLL = (0.02, 0.25)  # first and longest interval between looks at that up
 # --- the command menu -------------------------------------------------------------------------
 
 
-def command_menu(locale: str) -> list[BotCommand]:
-    """The bot's command menu with descriptions in ``locale``."""
+def command_menu(locale: str, operator: bool = False) -> list[BotCommand]:
+    """The bot's command menu in ``locale``, from the registry (handlers.commands): the residents'
+    commands, and for an operator theirs after them."""
     tr = translator(locale)
-    return [
-        BotCommand(command="start", description=tr._("Start and show the main menu")),
-        BotCommand(command="menu", description=tr._("Main menu")),
-        BotCommand(command="balance", description=tr._("Check the balance")),
-        BotCommand(command="readings", description=tr._("Submit readings")),
-        BotCommand(command="history", description=tr._("My readings")),
-        BotCommand(command="accounts", description=tr._("My accounts")),
-        BotCommand(command="add", description=tr._("Add account")),
-        BotCommand(command="language", description=tr._("Change the language")),
-        BotCommand(command="settings", description=tr._("Settings")),
-        BotCommand(command="help", description=tr._("Help and contacts")),
-        BotCommand(command="cancel", description=tr._("Cancel the current step")),
-    ]
+    return [BotCommand(command=c.bare, description=tr._(c.description)) for c in listed(operator)]
 
 
 # --- rendering Replies --------------------------------------------------------------------------
@@ -288,13 +279,23 @@ class TelegramChannel:
         return self._bot
 
     async def _publish_commands(self, bot: Bot) -> None:
+        """The command menu in every language; operators' private chats get theirs added (a
+        per-chat scope: Telegram shows the narrowest scope that has a menu)."""
         menus = [(locale, locale) for locale in self._config.bot.locales]
         menus.append((self._config.bot.default_locale, None))  # users of any other language
-        for locale, language_code in menus:
-            try:
-                await bot.set_my_commands(command_menu(locale), language_code=language_code)
-            except AiogramError as error:
-                log.warning("telegram: could not set the %s command menu: %s", locale, self._describe(error))
+        scopes: list[BotCommandScopeChat | None] = [None]  # None: the default scope, everyone
+        scopes += [BotCommandScopeChat(chat_id=user_id) for user_id in self._settings.operators]
+        for scope in scopes:
+            operator = scope is not None
+            for locale, language_code in menus:
+                try:
+                    await bot.set_my_commands(
+                        command_menu(locale, operator), scope=scope, language_code=language_code
+                    )
+                except AiogramError as error:
+                    log.warning(
+                        "telegram: could not set the %s command menu: %s", locale, self._describe(error)
+                    )
 
     # receiving: polling
 

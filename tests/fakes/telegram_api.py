@@ -128,6 +128,7 @@ class FakeTelegramAPI:
         self.sent: list[SentMessage] = []
         self.updates: list[dict[str, Any]] = []  # queued, not confirmed yet
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # by language_code (None: default)
+        self.chat_commands: dict[tuple[Any, str | None], list[dict[str, Any]]] = {}  # (chat_id, language)
         self.webhook: dict[str, Any] = {}  # the last setWebhook's parameters ({} after deleteWebhook)
         self.confirmed_offset = 0  # every update_id below it was confirmed by getUpdates(offset=...)
         self._failures: list[_Failure] = []
@@ -384,7 +385,12 @@ class FakeTelegramAPI:
         }
 
     def _set_my_commands(self, params: dict[str, Any]) -> bool:
-        self.commands[params.get("language_code")] = list(params.get("commands", []))
+        commands = list(params.get("commands", []))
+        scope = params.get("scope") or {"type": "default"}
+        if scope.get("type") == "chat":
+            self.chat_commands[(scope.get("chat_id"), params.get("language_code"))] = commands
+        else:
+            self.commands[params.get("language_code")] = commands
         return True
 
     def _delete_webhook(self, params: dict[str, Any]) -> bool:
