@@ -127,9 +127,10 @@ def test_viber_rate_control_and_account_problems_pause_the_sender() -> None:
     assert answer_result({"status": 12}).retry_after == viber_client.BACKOFF_BASE
     (limited,) = viber_call_results({"status": 12}, ["one"])
     assert limited.retry_after == viber_client.BACKOFF_BASE
-    assert viber_call_results({"status": 7}, ["a", "b"]) == [
-        DeliveryResult(Outcome.RATE_LIMITED, "status 7 (no message)", ACCOUNT_PAUSE)
-    ] * 2
+    assert (
+        viber_call_results({"status": 7}, ["a", "b"])
+        == [DeliveryResult(Outcome.RATE_LIMITED, "status 7 (no message)", ACCOUNT_PAUSE)] * 2
+    )
 
 
 @pytest.fixture
