@@ -3,8 +3,6 @@ in, and what it means for replies (bot.channels.api_result.Failure) and for deli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from aiogram.exceptions import (
@@ -17,7 +15,6 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.methods import SendMessage
-from aiohttp import web
 
 from bot.channels.api_result import ACCOUNT_PAUSE, CallResult, Failure
 from bot.channels.telegram_client import call, call_waiting_out_429, classify
@@ -26,6 +23,7 @@ from bot.channels.viber.client import ViberClient, answer_result
 from bot.channels.viber.sender import ViberSender, viber_call_results
 from scheduler.sending import DeliveryResult, Outcome
 from tests.fakes.viber_api import free_port
+from tests.test_failing_well import answering
 
 METHOD = SendMessage(chat_id=1, text="hi")
 
@@ -133,35 +131,17 @@ def test_viber_rate_control_and_account_problems_pause_the_sender() -> None:
     )
 
 
-@pytest.fixture
-async def answering_500() -> AsyncIterator[str]:
-    """An API base URL whose every call answers HTTP 500."""
-
-    async def fail(request: web.Request) -> web.Response:
-        return web.Response(status=500, text="oops")
-
-    app = web.Application()
-    app.router.add_post("/{method}", fail)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-async def test_viber_5xx_is_temporary_for_replies_and_delivery(answering_500: str) -> None:
-    async with ViberClient("token", answering_500, "Bot") as client:
-        result = await client.send_paced("user", {"type": "text", "text": "hi"})
+async def test_viber_5xx_is_temporary_for_replies_and_delivery() -> None:
+    async with answering(500, echo_path=False) as base:
+        async with ViberClient("token", base, "Bot") as client:
+            result = await client.send_paced("user", {"type": "text", "text": "hi"})
+        sender = ViberSender("token", base, "Bot")
+        await sender.start()
+        try:
+            results = await sender.send("hi", ["a", "b"])
+        finally:
+            await sender.close()
     assert result.failure is Failure.TEMPORARY and "HTTP 500" in result.detail
-    sender = ViberSender("token", answering_500, "Bot")
-    await sender.start()
-    try:
-        results = await sender.send("hi", ["a", "b"])
-    finally:
-        await sender.close()
     assert [r.outcome for r in results] == [Outcome.RETRY] * 2 and "HTTP 500" in results[0].error
 
 
