@@ -125,6 +125,7 @@ class Application:
                 work.append(watched.delivery_task)
             if scheduler is not None:
                 scheduler.start()
+            watched.running = True
             parts = [f"{len(channels)} channel(s)"] if channels else []
             if self.role.works:
                 parts.append("scheduler and delivery")

@@ -1,10 +1,10 @@
 """``[monitoring] listen``: ``GET /healthz`` (JSON) and ``GET /metrics`` (Prometheus text) for one
 process of a deployment. With several processes (``--role``) each serves its own port.
 
-/healthz answers 200 with ``{"status": "ok", "checks": {...}}`` while the database answers within
-2 s and, in a process that runs them, the scheduler runs and the delivery loop is alive (holding
-the delivery role or standing by). Otherwise 503 with ``"status": "fail"`` and the failing check
-named. The outbox gauges of /metrics are sampled from the database at scrape time.
+/healthz answers 200 with ``{"status": "ok", "checks": {...}}`` once the process has started, while
+the database answers within 2 s and, in a process that runs them, the scheduler runs and the
+delivery loop is alive (holding the delivery role or standing by). Otherwise 503 with
+``"status": "fail"`` and the failing check named (``startup`` while the process is starting). The outbox gauges of /metrics are sampled from the database at scrape time.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Watched:
     delivery: DeliveryLoop | None = None
     delivery_task: asyncio.Task[None] | None = None
     channels: tuple[str, ...] = field(default_factory=tuple)
+    running: bool = False  # every part has started (until then /healthz says "starting")
 
 
 def record_job_successes(scheduler: AsyncIOScheduler) -> None:
@@ -95,6 +96,9 @@ class Monitor:
             healthy = False
             checks["database"] = {"status": "fail", "error": type(error).__name__}
         watched = self.watched
+        if not watched.running:
+            healthy = False
+            checks["startup"] = {"status": "starting"}
         if watched.scheduler is not None:
             running = watched.scheduler.running
             healthy &= running
