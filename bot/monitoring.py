@@ -4,7 +4,8 @@ process of a deployment. With several processes (``--role``) each serves its own
 /healthz answers 200 with ``{"status": "ok", "checks": {...}}`` once the process has started, while
 the database answers within 2 s and, in a process that runs them, the scheduler runs and the
 delivery loop is alive (holding the delivery role or standing by). Otherwise 503 with
-``"status": "fail"`` and the failing check named (``startup`` while the process is starting). The outbox gauges of /metrics are sampled from the database at scrape time.
+``"status": "fail"`` and the failing check named (``startup`` while the process is starting).
+The outbox gauges of /metrics are sampled from the database at scrape time.
 """
 
 from __future__ import annotations

@@ -85,15 +85,22 @@ class Engine:
         # pool's own wait is not fair, and under load a few residents would starve the rest.
         self._admission = asyncio.Semaphore(max_concurrent)
 
-    async def handle(self, incoming: Incoming, inbox_id: int | None = None) -> list[Reply]:
-        """Handle one update; with ``inbox_id`` an update already handled is skipped (returns [])."""
+    async def handle(
+        self, incoming: Incoming, inbox_id: int | None = None, keep_replies: bool = True
+    ) -> list[Reply]:
+        """Handle one update; with ``inbox_id`` an update already handled is skipped (returns []).
+
+        With ``inbox_id`` (and ``keep_replies``) the replies are recorded in the update's inbox row
+        in the same transaction as the state, so that a crash before they are sent does not lose
+        them: the channel marks them sent (InboxWorker.replies_sent) and a restart sends the rest.
+        """
         LOG_SCOPE.set(LogScope(incoming.channel, str(inbox_id) if inbox_id is not None else "-"))
         async with self._locks.hold((incoming.channel, incoming.chat_id)):
             async with self._admission:
                 # The transaction runs in its own task: if the caller is cancelled (e.g. at
                 # shutdown) it still commits or rolls back, instead of leaving its connection (and
                 # SQLite's write lock) open until the garbage collector finds it.
-                work = asyncio.create_task(self._handle_safely(incoming, inbox_id))
+                work = asyncio.create_task(self._handle_safely(incoming, inbox_id, keep_replies))
                 try:
                     replies = await asyncio.shield(work)
                 except asyncio.CancelledError:
@@ -102,10 +109,12 @@ class Engine:
             # Images are drawn after the commit, out of the admission slot: CPU, not database.
             return [_drawn(reply, incoming) for reply in replies]
 
-    async def _handle_safely(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
+    async def _handle_safely(
+        self, incoming: Incoming, inbox_id: int | None, keep_replies: bool
+    ) -> list[Reply]:
         started = time.perf_counter()
         try:
-            replies = await self._handle_locked(incoming, inbox_id)
+            replies = await self._handle_locked(incoming, inbox_id, keep_replies)
         except Exception:
             log.exception("update from %s chat %s failed", incoming.channel, mask_id(incoming.chat_id))
             UPDATES.labels(channel=incoming.channel, outcome="error").inc()
@@ -114,7 +123,9 @@ class Engine:
         UPDATE_DURATION.labels(channel=incoming.channel).observe(time.perf_counter() - started)
         return replies
 
-    async def _handle_locked(self, incoming: Incoming, inbox_id: int | None) -> list[Reply]:
+    async def _handle_locked(
+        self, incoming: Incoming, inbox_id: int | None, keep_replies: bool
+    ) -> list[Reply]:
         now = self.clock()
         async with self.db.unit_of_work() as uow:
             if inbox_id is not None and not await uow.inbox.claim(inbox_id, now):
@@ -128,6 +139,8 @@ class Engine:
                 chat.active = True  # they wrote to us, so we may write to them again
             ctx = Context(incoming, chat, uow, self.config, now, translator(chat.locale))
             replies = await self._answer(ctx)
+            if inbox_id is not None and keep_replies:
+                await uow.inbox.record_replies(inbox_id, [reply.to_record() for reply in replies])
             await uow.commit()
             return replies
 

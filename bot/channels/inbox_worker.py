@@ -3,6 +3,13 @@ recovery at start, a periodic sweep of updates whose handling was cut short, and
 
 Every channel stores a raw update in the inbox before acknowledging it; this worker is what then
 hands the stored updates to the channel's ``process`` callable, one at a time per chat.
+
+Replies are not lost either: the engine records an update's replies in its inbox row in the
+transaction that saves the state; once the channel has sent them it says so (``replies_sent``),
+and those marks are written in batches every ``REPLIES_FLUSH`` seconds. At start (and in the
+sweep, for another process's crash) the replies still recorded are sent, before any new update
+of the chat; a reply is sent twice only when the process died between sending it and recording
+the mark, so repeats are bounded by what was in flight.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from domain.waiting import pause
+from handlers.types import Reply
 from storage.database import Database
 from storage.models import InboxUpdate
 
@@ -25,6 +33,7 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 30.0  # seconds between looks for updates left pending
 STALE_AFTER = timedelta(seconds=60)  # pending this long after arrival: its handling was cut short
 SHUTDOWN_GRACE = 10.0  # seconds updates in hand get to finish when the channel stops
+REPLIES_FLUSH = 0.2  # seconds between writes of "these replies were sent"
 
 
 class Job(Protocol):
@@ -58,6 +67,7 @@ class InboxWorker(Generic[J]):
         process: Callable[[J], Awaitable[None]],
         job_from_row: Callable[[InboxUpdate], J],
         finished: Callable[[J], None] | None = None,
+        resend: Callable[[str, list[Reply]], Awaitable[None]] | None = None,
     ) -> None:
         self.channel = channel
         self._db = db
@@ -68,6 +78,8 @@ class InboxWorker(Generic[J]):
         self._chains: dict[str, asyncio.Task[None]] = {}  # chat → its last task in hand
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_hand: set[int] = set()  # inbox ids dispatched and not finished yet
+        self._resend = resend  # the channel's send(chat_key, replies), for replies a crash left unsent
+        self._sent: set[int] = set()  # inbox ids whose replies went out, not yet written down
 
     def dispatch(self, jobs: list[J]) -> list[asyncio.Task[None]]:
         """One task per chat, chained after that chat's previous task: in order within a chat."""
@@ -102,6 +114,46 @@ class InboxWorker(Generic[J]):
                 if self._finished is not None:
                     self._finished(job)
 
+    def replies_sent(self, inbox_id: int) -> None:
+        """The channel sent (or gave up on) this update's replies; written down in the next flush."""
+        self._sent.add(inbox_id)
+
+    async def flush_sent(self) -> None:
+        if not self._sent:
+            return
+        ids, self._sent = set(self._sent), set()
+        try:
+            async with self._db.unit_of_work() as uow:
+                await uow.inbox.replies_sent(sorted(ids))
+                await uow.commit()
+        except BaseException:
+            self._sent |= ids  # written next time; at worst a restart sends them again
+            raise
+
+    async def _flush_sent_forever(self, stop: asyncio.Event) -> None:
+        while not await pause(REPLIES_FLUSH, stop):
+            try:
+                await self.flush_sent()
+            except Exception:
+                log.exception("%s: could not record sent replies; trying again", self.channel)
+
+    async def resend_unsent(self, older_than: datetime | None = None) -> None:
+        """Send the replies a crash left unsent (of updates handled before ``older_than``), in order."""
+        if self._resend is None:
+            return
+        async with self._db.unit_of_work() as uow:
+            rows = await uow.inbox.unsent_replies(self.channel, limit=500)
+        for row in rows:
+            if row.id in self._in_hand or row.id in self._sent or not row.replies:
+                continue
+            if older_than is not None and (row.handled_at is None or row.handled_at >= older_than):
+                continue
+            chat_key = self._job_from_row(row).chat_key
+            log.info("%s: sending the replies of update %s again (left unsent)", self.channel, row.id)
+            await self._resend(chat_key, [Reply.from_record(record) for record in row.replies])
+            self.replies_sent(row.id)
+        await self.flush_sent()
+
     async def mark_handled(self, inbox_id: int) -> None:
         """For updates that need no engine: mark them handled so they are not recovered."""
         async with self._db.unit_of_work() as uow:
@@ -109,7 +161,9 @@ class InboxWorker(Generic[J]):
             await uow.commit()
 
     async def recover(self) -> None:
-        """Handle, in id order, every update stored but never handled (the process stopped mid-way)."""
+        """Send the replies left unsent, then handle, in id order, every update stored but never
+        handled (the process stopped mid-way)."""
+        await self.resend_unsent()
         seen: set[int] = set()
         while True:
             async with self._db.unit_of_work() as uow:
@@ -138,12 +192,14 @@ class InboxWorker(Generic[J]):
         if jobs:
             log.warning("%s: re-handling %d stale pending update(s)", self.channel, len(jobs))
             self.dispatch(jobs)
+        await self.resend_unsent(older_than=cutoff)
 
     async def serve(self, stop: asyncio.Event, receive: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Recover, then run ``receive`` (polling or a web server) with the sweep beside it until
         ``stop``; on the way out, updates in hand get a grace period to finish."""
         await self.recover()
         sweeper = asyncio.create_task(self.sweep_forever(stop))
+        flusher = asyncio.create_task(self._flush_sent_forever(stop))
         try:
             await receive(stop)
         finally:
@@ -151,6 +207,10 @@ class InboxWorker(Generic[J]):
             with suppress(asyncio.CancelledError):
                 await sweeper
             await self.finish_in_hand()
+            flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await flusher
+            await self.flush_sent()
 
     async def finish_in_hand(self) -> None:
         """Give updates in hand a moment to finish; the rest stay pending for the next start."""

@@ -231,7 +231,9 @@ class TelegramChannel:
         self._db = db
         self._clock: Callable[[], datetime] = engine.clock
         self._bot: Bot | None = None
-        self._worker: InboxWorker[_Job] = InboxWorker(CHANNEL, db, self._clock, self._process, _job_from_row)
+        self._worker: InboxWorker[_Job] = InboxWorker(
+            CHANNEL, db, self._clock, self._process, _job_from_row, resend=self.send
+        )
         self.ready = asyncio.Event()  # set once recovery is done and updates are being received
 
     # life cycle
@@ -454,6 +456,7 @@ class TelegramChannel:
         replies = await self._engine.handle(incoming, job.inbox_id)
         if replies:
             await self.send(incoming.chat_id, replies)
+            self._worker.replies_sent(job.inbox_id)
 
     async def _answer_callback(self, query_id: str) -> None:
         """Stop the button's spinner; an old or unknown query is no reason not to handle the press."""

@@ -132,6 +132,7 @@ class FakeTelegramAPI:
         self.webhook: dict[str, Any] = {}  # the last setWebhook's parameters ({} after deleteWebhook)
         self.confirmed_offset = 0  # every update_id below it was confirmed by getUpdates(offset=...)
         self._failures: list[_Failure] = []
+        self._holds: dict[tuple[str, str], asyncio.Event] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -296,6 +297,13 @@ class FakeTelegramAPI:
         the user"), (400, "Bad Request: chat not found"), (502, "Bad Gateway")."""
         self._failures.append(_Failure(method, status, description, retry_after, count, chat_id))
 
+    def hold(self, method: str, chat_id: int | str) -> asyncio.Event:
+        """Calls of ``method`` to ``chat_id`` are recorded but not answered until the returned event
+        is set (a request in flight when a process dies)."""
+        release = asyncio.Event()
+        self._holds[(method.lower(), str(chat_id))] = release
+        return release
+
     # inspection and waiting
 
     def calls_of(self, method: str) -> list[Call]:
@@ -347,6 +355,11 @@ class FakeTelegramAPI:
             unauthorized = {"ok": False, "error_code": 401, "description": "Unauthorized"}
             return web.json_response(unauthorized, status=401)
         params = await _read_params(request)
+        release = self._holds.get((method.lower(), str(params.get("chat_id"))))
+        if release is not None and not release.is_set():
+            self._record(method, params, 0)
+            await release.wait()
+            return web.json_response({"ok": False, "error_code": 502, "description": "held"}, status=502)
         failure = next((f for f in self._failures if f.matches(method, params)), None)
         if failure is not None:
             failure.count -= 1

@@ -48,7 +48,7 @@ class ViberChannel:
         self._clock: Callable[[], datetime] = clock or engine.clock
         self._client = ViberClient.from_settings(self._settings)
         self._worker: InboxWorker[Job] = InboxWorker(
-            CHANNEL, db, self._clock, self._process, job_from_row, finished=no_welcome
+            CHANNEL, db, self._clock, self._process, job_from_row, finished=no_welcome, resend=self.send
         )
         self.media = MediaStore()
         self._server = WebhookServer(
@@ -138,12 +138,14 @@ class ViberChannel:
         replies = await self._engine.handle(incoming, job.inbox_id)  # also marks the chat active
         if replies:
             await self.send(incoming.chat_id, replies)
+            self._worker.replies_sent(job.inbox_id)
 
     async def _on_conversation_started(self, job: Job) -> None:
         """``/start`` through the engine; the chat is active only if the user is already subscribed."""
         user = job.chat_key
         incoming = Incoming(CHANNEL, user, user, callback_language(job.raw), "text", "/start")
-        replies = await self._engine.handle(incoming, job.inbox_id)
+        # The welcome goes in the webhook's HTTP answer or not at all: nothing to send after a crash.
+        replies = await self._engine.handle(incoming, job.inbox_id, keep_replies=False)
         if replies:
             async with self._db.unit_of_work() as uow:
                 await uow.chats.set_active(CHANNEL, user, job.raw.get("subscribed") is True)
