@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from domain.config import ProviderConfig
 from domain.i18n import N_
 from domain.localize import format_day, format_number, format_period
+from domain.metrics import READINGS
 from domain.readings import ValueCheck, ValueProblem, check_value, consumption, parse_meter_value
 from domain.windows import WindowSpan, window_status
 from handlers.accounts import provider_label
@@ -398,6 +399,7 @@ async def _confirm(ctx: Context) -> list[Reply]:
             }
         )
     await ctx.uow.readings.add_many(rows)
+    READINGS.labels(provider=provider.id).inc(len(rows))
     ctx.save(SavedReadings(receipt=receipt))
     return [
         menu_reply(

@@ -271,7 +271,7 @@ class Lane:
             now = self.clock()
             results = [(item.row, result) for item, result in batch]
             try:
-                finished = await record(self.db, results, now, self.settings)
+                finished = await record(self.db, self.channel, results, now, self.settings)
             except Exception:
                 log.exception(
                     "delivery (%s): recording %d result(s) failed; will retry", self.channel, len(batch)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from domain.metrics import DELIVERIES
 from scheduler.delivery.settings import DeliverySettings
 from scheduler.sending import DeliveryResult, Outcome
 from storage.database import Database
@@ -63,6 +64,7 @@ class Tally:
 
 async def record(
     db: Database,
+    channel: str,
     results: Sequence[tuple[ClaimedRow, DeliveryResult]],
     now: datetime,
     settings: DeliverySettings,
@@ -74,4 +76,19 @@ async def record(
     async with db.unit_of_work() as uow:
         finished = await tally.write(uow, now)
         await uow.commit()
+    _count(channel, tally)
     return finished
+
+
+def _count(channel: str, tally: Tally) -> None:
+    """utilibot_deliveries_total{channel,result}, for what was just recorded."""
+    failed = sum(len(ids) for ids in tally.failed.values()) - len(tally.blocked_chats)
+    retried = sum(len(ids) for ids in tally.retry.values())
+    for result, n in (
+        ("sent", len(tally.sent_ids)),
+        ("retried", retried),
+        ("failed", failed),
+        ("blocked", len(tally.blocked_chats)),
+    ):
+        if n:
+            DELIVERIES.labels(channel=channel, result=result).inc(n)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from domain.config import Config
+from domain.metrics import IMPORT_ROWS
 from storage.database import Database
 from storage.importer.accounts import ACCOUNTS
 from storage.importer.charges import CHARGES
@@ -87,4 +88,6 @@ async def import_csv(
         source.close()
         await writer.wait()  # after an error: no write outlives the call
     await db.optimize()  # the planner's statistics of what was imported (SQLite)
+    for result in ("inserted", "updated", "rejected"):
+        IMPORT_ROWS.labels(kind=kind, result=result).inc(getattr(report, result))
     return report
