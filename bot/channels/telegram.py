@@ -61,6 +61,7 @@ from bot.channels.web_server import serve_until
 from bot.roles import telegram_bot_id
 from domain.config import Config
 from domain.i18n import translator
+from domain.masking import mask_id
 from domain.waiting import pause
 from handlers.commands import listed
 from handlers.engine import Engine
@@ -502,7 +503,7 @@ class TelegramChannel:
         """The text in as many messages as it takes; the keyboard goes with the last one."""
         chunks = split_text(text, MESSAGE_LIMIT)
         if not chunks:
-            log.warning("telegram: empty message to chat %s not sent", chat_key)
+            log.warning("telegram: empty message to chat %s not sent", mask_id(chat_key))
         for index, chunk in enumerate(chunks):
             request = partial(
                 self.bot.send_message,
@@ -522,9 +523,10 @@ class TelegramChannel:
             await mark_unreachable(self._db, CHANNEL, chat_key, result.detail)
             return False
         if result.failure is Failure.RATE_LIMITED:
-            log.warning("telegram: chat %s still rate-limited; message dropped", chat_key)
+            log.warning("telegram: chat %s still rate-limited; message dropped", mask_id(chat_key))
         elif result.failure is not None:
-            log.warning("telegram: sending to chat %s failed: %s", chat_key, self._redact(result.detail))
+            detail = self._redact(result.detail)
+            log.warning("telegram: sending to chat %s failed: %s", mask_id(chat_key), detail)
         return True
 
     def _describe(self, error: BaseException) -> str:

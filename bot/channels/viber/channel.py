@@ -28,6 +28,7 @@ from bot.channels.viber.webhook import Job, WebhookServer, job_from_row, no_welc
 from bot.errors import StartupError
 from domain.config import Config
 from domain.i18n import resolve_locale
+from domain.masking import mask_id
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from storage.database import Database
@@ -167,7 +168,7 @@ class ViberChannel:
             else:
                 await uow.chats.set_active(CHANNEL, user, False)
             await uow.commit()
-        log.info("viber: %s %s", user, "subscribed" if subscribed else "unsubscribed")
+        log.info("viber: %s %s", mask_id(user), "subscribed" if subscribed else "unsubscribed")
 
     # sending
 
@@ -176,7 +177,7 @@ class ViberChannel:
         if not replies:
             return
         if not await self._may_message(chat_key):
-            log.info("viber: chat %s is inactive (unsubscribed); nothing sent", chat_key)
+            log.info("viber: chat %s is inactive (unsubscribed); nothing sent", mask_id(chat_key))
             return
         for message in render(replies, self._server.image_url):
             result = await self._client.send_paced(chat_key, message)
@@ -184,7 +185,7 @@ class ViberChannel:
                 await mark_unreachable(self._db, CHANNEL, chat_key, result.detail)
                 return
             if result.failure is not None:
-                log.warning("viber: sending to chat %s failed: %s", chat_key, result.detail)
+                log.warning("viber: sending to chat %s failed: %s", mask_id(chat_key), result.detail)
 
     async def _may_message(self, chat_key: str) -> bool:
         async with self._db.unit_of_work() as uow:

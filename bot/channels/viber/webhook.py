@@ -42,6 +42,7 @@ from bot.channels.viber.callbacks import (
 from bot.channels.viber.media import MediaStore
 from bot.channels.web_server import serve_until
 from domain.config import ViberConfig
+from domain.masking import mask_id
 from handlers.types import Reply
 from storage.database import Database
 from storage.models import InboxUpdate
@@ -191,7 +192,7 @@ class WebhookServer:
         try:
             replies = await asyncio.wait_for(asyncio.shield(future), WELCOME_TIMEOUT)
         except TimeoutError:
-            log.warning("viber: welcome for %s took too long; answered without it", job.chat_key)
+            log.warning("viber: welcome for %s took too long; answered without it", mask_id(job.chat_key))
             return _empty()
         if not replies:
             return _empty()
