@@ -191,6 +191,8 @@ async def _import(config: Config, files: dict[str, Path]) -> int:
                     print(f"{path}: {error}", file=sys.stderr)
                     worst = 2
                     continue
+            for warning in report.warnings:
+                print(f"{path}: warning: {warning}", file=sys.stderr)
             for error in report.errors[:MAX_ERRORS_SHOWN]:
                 print(f"{path}: line {error.line}: {error.reason}", file=sys.stderr)
             if report.rejected > MAX_ERRORS_SHOWN:

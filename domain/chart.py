@@ -1,7 +1,12 @@
 """Consumption bar chart as a PNG, drawn with Pillow only (no matplotlib).
 
-One panel per meter, one bar per period (up to 12), the value written above each bar and the
-latest period in a stronger colour; a missing value (None) shows a dash instead of a bar.
+One panel per meter, one bar per calendar month (up to 12), the value written above each bar and
+the latest month in a stronger colour; a month only partly covered by readings (the current one)
+is hatched and explained in the panel's legend; a missing value (None) shows a dash on the zero
+line. :func:`monthly_consumption` turns a meter's dated readings into those calendar-month
+values (readings are taken on any day of the reading window, so the consumption between two
+readings is shared among the months it spans, day by day). Period labels are a month line and,
+where the year starts or changes, a year line ("Jan\n2026", "1月\n2026年"); lines never wrap.
 The image is 1080 px wide with large type so it reads on a phone screen. Every text comes in
 already localized; numbers are formatted for ``locale`` with Babel.
 
@@ -16,9 +21,12 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -44,7 +52,47 @@ PALETTE = [
 ]
 
 Colour = tuple[int, int, int]
-Series = list[tuple[str, list[tuple[str, Decimal | None]]]]
+# (period label, value or None, partial?) — a plain (label, value) pair is a whole period.
+Point = tuple[str, Decimal | None] | tuple[str, Decimal | None, bool]
+Series = list[tuple[str, list[Point]]]
+
+
+def _month_bounds(period: str) -> tuple[date, date]:
+    year, month = (int(part) for part in period.split("-"))
+    return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+
+
+def monthly_consumption(
+    readings: Sequence[tuple[date, Decimal]], periods: Sequence[str], precision: int
+) -> list[tuple[Decimal | None, bool]]:
+    """(consumption, partial?) per calendar month 'YYYY-MM' of ``periods`` from a meter's readings.
+
+    A reading is the meter's value on its day (several on one day: the last given counts).
+    Between two readings consumption is spread evenly over the days; a month gets the share of
+    the days it contains. A month outside the readings is (None, False); one the readings cover
+    only in part (the current month, or the month of the first reading) is marked partial; a
+    month spanning a drop in value (meter replaced or rolled over) is unknown.
+    """
+    points = sorted(dict(readings).items())
+    step = Decimal(1).scaleb(-precision)
+    result: list[tuple[Decimal | None, bool]] = []
+    for period in periods:
+        start, end = _month_bounds(period)
+        low, high = (max(start, points[0][0]), min(end, points[-1][0])) if points else (end, start)
+        if high <= low:
+            result.append((None, False))
+            continue
+        total: Decimal | None = Decimal(0)
+        for (day1, value1), (day2, value2) in pairwise(points):
+            days = (min(day2, high) - max(day1, low)).days
+            if days <= 0:
+                continue
+            if value2 < value1:
+                total = None
+                break
+            total = total + (value2 - value1) * days / (day2 - day1).days  # type: ignore[operator]
+        result.append((None, False) if total is None else (total.quantize(step), low > start or high < end))
+    return result
 
 
 @lru_cache(maxsize=64)
@@ -162,20 +210,46 @@ def _nice_step(span: float, ticks: int = 4) -> float:
     return 10 * magnitude
 
 
-def _panel(draw: ImageDraw.ImageDraw, top: int, label: str, points: list[tuple[str, Decimal | None]],
-           y_label: str, locale: str, colours: tuple[Colour, Colour]) -> None:
-    points = points[-MAX_PERIODS:]
+def _hatch(draw: ImageDraw.ImageDraw, box: Sequence[float], colour: Colour) -> None:
+    """A partial month: the bar's outline and diagonal stripes in its colour."""
+    left, top, right, bottom = box
+    draw.rectangle([left, top, right, bottom], outline=colour, width=3)
+    offset = 0.0
+    while offset < (right - left) + (bottom - top):
+        x1, y1 = left + max(0.0, offset - (bottom - top)), bottom - min(offset, bottom - top)
+        x2, y2 = left + min(offset, right - left), bottom - max(0.0, offset - (right - left))
+        draw.line([(x1, y1), (x2, y2)], fill=colour, width=3)
+        offset += 14
+
+
+def _period_size(labels: Sequence[str], width: float) -> int:
+    """One size for all period labels ("Jan\n2026": a line each), the largest at which every line
+    fits ``width``: labels are never wrapped, and neighbours never differ in size."""
+    lines = [line for label in labels for line in label.split("\n")]
+    for size in range(24, 13, -2):
+        if all(text_width(line, size) <= width for line in lines):
+            return size
+    return 14
+
+
+def _panel(draw: ImageDraw.ImageDraw, top: int, label: str, points: list[Point], y_label: str,
+           locale: str, colours: tuple[Colour, Colour], partial_label: str) -> None:
+    bars = [(point[0], point[1], len(point) > 2 and bool(point[2])) for point in points[-MAX_PERIODS:]]
     heading_size, heading_lines = _fit(label, WIDTH - 2 * MARGIN, range(34, 25, -2))
     y = float(top)
     for line in heading_lines:
         draw_text(draw, MARGIN, y, line, heading_size, TEXT, bold=True)
         y += heading_size * 1.3
     draw_text(draw, MARGIN, y, y_label, 24, MUTED)
+    if partial_label and any(partial for _, _, partial in bars):
+        legend_x = MARGIN + text_width(y_label, 24) + 40
+        _hatch(draw, [legend_x, y + 2, legend_x + 26, y + 26], colours[1])
+        draw_text(draw, legend_x + 36, y, partial_label, 24, MUTED)
     plot_top = y + 24 * 1.3 + 40  # the unit line, then room for the value above the tallest bar
     plot_bottom = top + PANEL_HEIGHT - 84  # room for two lines of period labels
     tick_size = 22
 
-    values = [float(value) for _, value in points if value is not None]
+    values = [float(value) for _, value, _ in bars if value is not None]
     high = max([0.0, *values])
     low = min([0.0, *values])
     if high == low:
@@ -200,34 +274,41 @@ def _panel(draw: ImageDraw.ImageDraw, top: int, label: str, points: list[tuple[s
     zero_y = to_y(0.0)
     draw.line([(plot_left, zero_y), (plot_right, zero_y)], fill=AXIS, width=3)
 
-    slot = (plot_right - plot_left) / max(len(points), 1)
+    slot = (plot_right - plot_left) / max(len(bars), 1)
     bar_width = min(slot * 0.66, 120.0)
-    for index, (period, value) in enumerate(points):
+    period_size = _period_size([period for period, _, _ in bars], slot - 14)
+    for index, (period, value, partial) in enumerate(bars):
         centre = plot_left + slot * (index + 0.5)
         if value is None:
-            draw_text(draw, centre, zero_y - 44, "—", 30, MUTED, align="centre")
+            # no data: a dark dash across the zero line (a zero value is a thin bar with "0" above)
+            draw_text(draw, centre, zero_y, "—", 34, TEXT, align="centre", valign="middle", bold=True)
         else:
             bar_y = to_y(float(value))
             box = [centre - bar_width / 2, min(bar_y, zero_y), centre + bar_width / 2, max(bar_y, zero_y)]
             box[1] = min(box[1], box[3] - 3)  # a zero still shows as a thin line
-            colour = colours[1] if index == len(points) - 1 else colours[0]
-            draw.rectangle(box, fill=colour)
+            colour = colours[1] if index == len(bars) - 1 else colours[0]
+            if partial:
+                _hatch(draw, box, colour)
+            else:
+                draw.rectangle(box, fill=colour)
             value_size, value_lines = _fit(_format_number(value, locale), slot - 4, range(24, 15, -2))
             if len(value_lines) == 1:
                 # above the bar; for a negative value above the zero line, clear of the period labels
                 label_y = (box[1] if value >= 0 else zero_y) - value_size * 1.3 - 4
                 draw_text(draw, centre, label_y, value_lines[0], value_size, TEXT, align="centre")
-        period_size, period_lines = _fit(period, slot - 6, range(24, 15, -2))
-        for line_no, line in enumerate(period_lines):
+        for line_no, line in enumerate(period.split("\n")):
             line_y = plot_bottom + 10 + line_no * period_size * 1.25
             draw_text(draw, centre, line_y, line, period_size, TEXT, align="centre")
 
 
-def consumption_chart(title: str, series: Series, y_label: str, locale: str) -> bytes:
+def consumption_chart(
+    title: str, series: Series, y_label: str, locale: str, partial_label: str = ""
+) -> bytes:
     """PNG bar chart of monthly consumption: one panel per meter, one bar per period.
 
-    ``series`` is ``[(meter label, [(period label, value or None), ...]), ...]`` with periods
-    oldest first; only the last 12 periods are drawn. Labels arrive localized.
+    ``series`` is ``[(meter label, [(period label, value or None[, partial]), ...]), ...]`` with
+    periods oldest first; only the last 12 periods are drawn. Labels arrive localized;
+    ``partial_label`` explains the hatched bars of partial months in the panel's legend.
     """
     title_size = 44
     title_lines = _wrap(title, title_size, WIDTH - 2 * MARGIN)
@@ -244,7 +325,7 @@ def consumption_chart(title: str, series: Series, y_label: str, locale: str) -> 
         top = header + index * PANEL_HEIGHT
         if index:
             draw.line([(MARGIN, top - 14), (WIDTH - MARGIN, top - 14)], fill=GRID, width=2)
-        _panel(draw, top, label, points, y_label, locale, PALETTE[index % len(PALETTE)])
+        _panel(draw, top, label, points, y_label, locale, PALETTE[index % len(PALETTE)], partial_label)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()

@@ -250,6 +250,11 @@ class ProviderConfig(_Strict):
     account_max_length: Annotated[int, Field(ge=1, le=64)] = 20
     payment_due_day: Annotated[int, Field(ge=1, le=31)] = 15
     notices: list[Notice] = Field(default_factory=list)
+    # Names residents read for billing codes, per language: services on charges, units of meters,
+    # payment channels. They extend or override the built-in catalog of domain/services.py.
+    services: dict[str, dict[str, str]] = Field(default_factory=dict)
+    units: dict[str, dict[str, str]] = Field(default_factory=dict)
+    channels: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _url_qr_needs_a_link(self) -> ProviderConfig:
@@ -279,6 +284,23 @@ class ProviderConfig(_Strict):
             raise ValueError(f"unknown locale(s) {unknown}; use {list(SUPPORTED_LOCALES)}")
         return value
 
+    @field_validator("services", "units", "channels")
+    @classmethod
+    def _code_names(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for code, names in value.items():
+            unknown = [locale for locale in names if locale not in SUPPORTED_LOCALES]
+            if not code.strip() or not names or unknown or not all(text.strip() for text in names.values()):
+                raise ValueError(
+                    f"{code!r}: needs non-empty names in {list(SUPPORTED_LOCALES)}, e.g. {{ en = 'Heating' }}"
+                )
+        return value
+
+    @field_validator("units")
+    @classmethod
+    def _unit_codes_fold(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """Unit codes match regardless of case and of '³' ("Gcal", "m³"), as domain/services.py does."""
+        return {unit_code(code): names for code, names in value.items()}
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -288,6 +310,11 @@ class ProviderConfig(_Strict):
 
     def localized_hours(self, locale: str) -> str:
         return self.hours if isinstance(self.hours, str) else pick_localized(self.hours, locale)
+
+
+def unit_code(text: str) -> str:
+    """A unit as a lookup key: "Gcal" / "kWh" / "m³" → "gcal" / "kwh" / "m3"."""
+    return text.strip().lower().replace("³", "3")
 
 
 def pick_localized(texts: dict[str, str], locale: str) -> str:

@@ -6,12 +6,17 @@ Parsing rules of :func:`parse_meter_value` (tests/test_reading_values.py holds t
   punctuation ("１２３．４５", "１２３，４５"), no-break / narrow no-break / thin spaces and
   invisible characters are handled; any Unicode decimal digits (Arabic-Indic, Persian, ...)
   become ASCII digits. Leading zeros, as on a meter drum ("00123,45"), are fine.
-* **Decimal separator.** One comma or dot ("123,456", "123.456"; also the Arabic "٫" and the
-  Chinese full stop "。") is ALWAYS a decimal separator. "1,234" on a meter with precision 3
-  is 1.234, never one thousand two hundred thirty-four; with precision 0..2 it is rejected as
-  TOO_MANY_DECIMALS, so the flow can ask again rather than guess.
-* **Thousands separator.** Only spaces, in groups of three: "1 234,5". Other spacing
-  ("1234 5678", e.g. a day and a night value typed together) is NOT_A_NUMBER.
+* **Separators follow the resident's locale.** In uk and ru (decimal comma) one comma or dot
+  ("123,456", "123.456"; also the Arabic "٫" and the Chinese full stop "。") is ALWAYS a decimal
+  separator: "1,234" on a meter with precision 3 is 1.234; with precision 0..2 it is rejected
+  as TOO_MANY_DECIMALS, so the flow can ask again rather than guess. Thousands are grouped by
+  spaces only, in groups of three: "1 234,5", "1 030,5"; two separators ("1,234.5") are
+  NOT_A_NUMBER.
+* In en and zh (decimal point) commas or spaces group thousands: "1,030.5", "1,234,567",
+  "1 030.5". A comma before anything but three digits can only be a decimal comma ("1030,5",
+  "4 600,5"). A lone comma before three digits ("1,030", "123,456") is read the en/zh way,
+  1030, and flagged ``ambiguous``: the flow echoes it back for confirmation.
+* Other spacing ("1234 5678", e.g. a day and a night value typed together) is NOT_A_NUMBER.
 * A trailing dot or "。" with no digits after it is sentence punctuation ("123." → 123);
   a trailing comma is not ("123," → NOT_A_NUMBER: perhaps the rest was not typed yet).
 * **Units.** One trailing unit is ignored, e.g. m3, m³, м³, куб, куб.м, кубів, кубометров,
@@ -22,7 +27,7 @@ Parsing rules of :func:`parse_meter_value` (tests/test_reading_values.py holds t
   decimal places.
 * **Rejected:** empty (EMPTY); a leading minus "-", "−", "–", "—" (NEGATIVE); more than
   MAX_INPUT_CHARS characters, a number longer than 32 characters or more than 9 integer digits
-  after leading zeros (TOO_LONG); two separators ("1.2.3", "1,234.5"), exponents, NaN,
+  after leading zeros (TOO_LONG); two decimal separators ("1.2.3"), exponents, NaN,
   Infinity, a plus sign, words, fractions (NOT_A_NUMBER).
 
 :func:`check_value` compares with the previous reading: equal is fine (zero consumption);
@@ -60,6 +65,12 @@ _STRAY_SCRIPT_DIGIT = re.compile("(?<![mMмМ])[\u00b2\u00b3\u00b9\u2070-\u2079\
 _MINUS = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 _SEPARATORS = str.maketrans({"٫": ".", "。": "."})
 _NUMBER = re.compile(r"(?P<int>[0-9]{1,3}(?: [0-9]{3})+|[0-9]+)(?:(?P<sep>[.,])(?P<frac>[0-9]*))?")
+# en, zh: thousands grouped by commas or by spaces (one kind in a number), a decimal point.
+_NUMBER_POINT = re.compile(
+    r"(?P<int>[0-9]{1,3}(?P<group>[ ,])[0-9]{3}(?:(?P=group)[0-9]{3})*|[0-9]+)"
+    r"(?:(?P<sep>[.,])(?P<frac>[0-9]*))?"
+)
+DECIMAL_POINT_LOCALES = frozenset({"en", "zh"})
 
 
 class ValueProblem(Enum):
@@ -79,6 +90,7 @@ class ParsedValue:
     value: Decimal | None
     problem: ValueProblem | None
     precision: int  # decimals the meter allows, for the flow's "at most N decimals" hint
+    ambiguous: bool = False  # "1,030" in en/zh: read as 1030, to be confirmed by the resident
 
     @property
     def ok(self) -> bool:
@@ -94,8 +106,30 @@ class ValueCheck(Enum):
     JUMP = "jump"  # consumption above max_monthly_delta: ask to confirm
 
 
-def parse_meter_value(text: str, precision: int) -> ParsedValue:
-    """'1 234,5 м³' / '１２３．４５' / '123.4 kWh' → Decimal with ``precision`` places, or a problem."""
+def _split_number(number: str, locale: str) -> tuple[str, str, bool] | None:
+    """(integer digits, fraction digits, ambiguous) of a number written in ``locale``'s way, or None."""
+    if locale not in DECIMAL_POINT_LOCALES:
+        match = _NUMBER.fullmatch(number)
+        if match is None or (match["sep"] == "," and not match["frac"]):
+            return None
+        return match["int"].replace(" ", ""), match["frac"] or "", False
+    match = _NUMBER_POINT.fullmatch(number)
+    if match is None or (match["sep"] == "," and (match["group"] == "," or not match["frac"])):
+        return None
+    integer, fraction = match["int"], match["frac"] or ""
+    if match["group"] == ",":
+        head, _, rest = integer.partition(",")
+        if head.startswith("0") and "," not in rest and match["sep"] is None:
+            return head, rest, False  # "0,123": a leading zero never starts a thousands group
+        if head.startswith("0"):
+            return None
+        return integer.replace(",", ""), fraction, match["sep"] is None and "," not in rest
+    return integer.replace(" ", ""), fraction, False
+
+
+def parse_meter_value(text: str, precision: int, locale: str) -> ParsedValue:
+    """'1 234,5 м³' (uk) / '1,234.5 kWh' (en) / '１２３．４５' → Decimal with ``precision`` places, or a
+    problem; separators are read as ``locale`` writes numbers (see the module docstring)."""
     if not 0 <= precision <= MAX_PRECISION:
         raise ValueError(f"precision must be 0..{MAX_PRECISION}, got {precision}")
 
@@ -113,19 +147,20 @@ def parse_meter_value(text: str, precision: int) -> ParsedValue:
     negative = number[:1] in tuple(_MINUS)
     if negative:
         number = number[1:].lstrip()
-    match = _NUMBER.fullmatch(number)
-    if match is None or (match["sep"] == "," and not match["frac"]):
+    parts = _split_number(number, locale)
+    if parts is None:
         return problem(ValueProblem.NOT_A_NUMBER)
     if negative:
         return problem(ValueProblem.NEGATIVE)
-    integer = match["int"].replace(" ", "").lstrip("0") or "0"
-    fraction = match["frac"] or ""
+    integer, fraction, ambiguous = parts
+    integer = integer.lstrip("0") or "0"
     if len(number) > MAX_NUMBER_CHARS or len(integer) > MAX_INTEGER_DIGITS:
         return problem(ValueProblem.TOO_LONG)
     if fraction[precision:].strip("0"):
         return problem(ValueProblem.TOO_MANY_DECIMALS)
     fraction = fraction[:precision].ljust(precision, "0")
-    return ParsedValue(Decimal(f"{integer}.{fraction}" if precision else integer), None, precision)
+    value = Decimal(f"{integer}.{fraction}" if precision else integer)
+    return ParsedValue(value, None, precision, ambiguous)
 
 
 def _require_decimal(*values: Decimal | None) -> None:

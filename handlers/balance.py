@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from domain.config import ProviderConfig
 from domain.localize import format_day, format_money, format_period
+from domain.services import service_name
 from domain.windows import due_date_or_default
 from handlers.accounts import provider_label
 from handlers.context import Context
@@ -53,7 +54,7 @@ async def show_balance(ctx: Context) -> list[Reply]:
     period, charges = await ctx.uow.billing.latest_charges(account.id)
     if period is not None:
         lines += ["", ctx._("Charges for {period}:", period=format_period(period, locale))]
-        lines += [f"• {charge.service}: {money(charge.amount)}" for charge in charges]
+        lines += [f"• {service_name(c.service, locale, provider)}: {money(c.amount)}" for c in charges]
         lines.append(ctx._("Total: {amount}", amount=money(sum((c.amount for c in charges), Decimal(0)))))
     accounts = await ctx.uow.accounts.bound_to_chat(ctx.chat.id)
     buttons = [

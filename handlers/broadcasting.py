@@ -129,7 +129,7 @@ def render_preview(
     lines = [
         tr._("Broadcast preview"),
         tr._("Audience: {audience}", audience=describe_audience(config, tr, audience)),
-        tr._("Recipients: {count}", count=count),
+        tr.n_("Recipients: {count}", "Recipients: {count}", count),
         tr._(
             "Languages: {codes} (others get {default})",
             codes=", ".join(texts.texts),

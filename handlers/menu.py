@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
+from domain.localize import join_sentences
 from handlers.context import Context
 from handlers.fraud import fraud_warning_if_mentioned
 from handlers.routing import Handler, Router
@@ -64,7 +65,8 @@ async def show_menu(ctx: Context) -> list[Reply]:
 async def cancel(ctx: Context) -> list[Reply]:
     text = ctx._("Cancelled.") if ctx.state else ctx._("Nothing to cancel.")
     ctx.clear_state()
-    return [menu_reply(ctx, text + " " + ctx._("Main menu. What would you like to do?"))]
+    menu = ctx._("Main menu. What would you like to do?")
+    return [menu_reply(ctx, join_sentences([text, menu], ctx.tr.locale))]
 
 
 async def not_understood(ctx: Context) -> list[Reply]:

@@ -19,7 +19,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 
 from domain.broadcast import MAX_TEXT_UNITS, BroadcastTextError, BroadcastTexts, parse_texts
-from domain.localize import format_moment
+from domain.localize import format_moment, join_sentences
 from domain.money import parse_amount
 from domain.quiet_hours import quiet_hours_from_config
 from handlers.broadcasting import (
@@ -152,7 +152,10 @@ async def text_received(ctx: Context) -> list[Reply]:
         texts = parse_texts(ctx.incoming.text, ctx.config.bot.locales, ctx.config.bot.default_locale)
     except BroadcastTextError as error:
         return [
-            Reply(_text_problem(ctx, error) + " " + ctx._("Please send it again."), buttons=[cancel_row(ctx)])
+            Reply(
+                join_sentences([_text_problem(ctx, error), ctx._("Please send it again.")], ctx.tr.locale),
+                buttons=[cancel_row(ctx)],
+            )
         ]
     update = {"step": DraftStep.PREVIEW, "texts": texts.texts, "default": texts.default_locale}
     ctx.save(draft.model_copy(update={**update, "audience": AudienceFilters()}))
@@ -300,10 +303,11 @@ async def _queue(ctx: Context, draft: BroadcastDraft, emergency: bool) -> list[R
         )
     except AudienceError:
         return [Reply(ctx._("No messenger channel is configured for delivery; nothing was queued."))]
-    text = ctx._(
+    text = ctx.tr.n_(
+        "Broadcast #{id} is queued for {count} recipient. Its progress will appear here.",
         "Broadcast #{id} is queued for {count} recipients. Its progress will appear here.",
+        queued.total,
         id=queued.id,
-        count=queued.total,
     )
     return [Reply(text, buttons=[[Button(ctx._("Broadcasts"), "op:list")]])]
 
@@ -362,10 +366,11 @@ async def _ask_cancel(ctx: Context, broadcast_id: int) -> list[Reply]:
     broadcast = await ctx.uow.broadcasts.get(broadcast_id)
     if broadcast is None or broadcast.status not in UNFINISHED:
         return [Reply(ctx._("Broadcast #{id} is not running.", id=broadcast_id))]
-    text = ctx._(
+    text = ctx.tr.n_(
+        "Cancel broadcast #{id}? The {count} message not sent yet will be dropped.",
         "Cancel broadcast #{id}? The {count} messages not sent yet will be dropped.",
+        progress_of(broadcast).remaining,
         id=broadcast_id,
-        count=progress_of(broadcast).remaining,
     )
     buttons = [[Button(ctx._("Yes, cancel it"), f"op:stopok:{broadcast_id}"), Button(ctx._("No"), "op:list")]]
     return [Reply(text, buttons=buttons)]
@@ -375,8 +380,11 @@ async def _cancel(ctx: Context, broadcast_id: int) -> list[Reply]:
     cancelled = await ctx.uow.broadcasts.cancel(broadcast_id, ctx.now)
     if cancelled is None:
         return [Reply(ctx._("Broadcast #{id} is not running.", id=broadcast_id))]
-    text = ctx._(
-        "Broadcast #{id} is cancelled: {count} messages will not be sent.", id=broadcast_id, count=cancelled
+    text = ctx.tr.n_(
+        "Broadcast #{id} is cancelled: {count} message will not be sent.",
+        "Broadcast #{id} is cancelled: {count} messages will not be sent.",
+        cancelled,
+        id=broadcast_id,
     )
     return [Reply(text, buttons=[[Button(ctx._("Broadcasts"), "op:list")]])]
 

@@ -7,12 +7,12 @@ from datetime import date
 from decimal import Decimal
 from functools import partial
 
-from domain.chart import consumption_chart
+from domain.chart import consumption_chart, monthly_consumption
 from domain.config import ProviderConfig, pick_localized
-from domain.localize import format_day, format_money, format_period, format_short_period
+from domain.localize import format_day, format_money, format_month_labels, format_period, join_clauses
 from domain.payment_qr import NbuQr, St00012Qr, UrlQr, build_payload, fill_link, filled_purpose
 from domain.qr_image import fit_symbol, qr_png, renders
-from domain.readings import consumption
+from domain.services import channel_name, service_name, unit_name
 from domain.text import fold
 from domain.windows import parse_period, period_of, shift_period
 from handlers.accounts import provider_label
@@ -28,12 +28,16 @@ router = Router()
 HISTORY_MONTHS = 12
 
 
-def _money(ctx: Context, account: Account, amount: Decimal) -> str:
+def _provider_of(ctx: Context, account: Account) -> ProviderConfig | None:
     try:
-        currency = ctx.config.provider(account.provider_id).currency
+        return ctx.config.provider(account.provider_id)
     except KeyError:
-        currency = "UAH"
-    return format_money(amount, currency, ctx.tr.locale)
+        return None
+
+
+def _money(ctx: Context, account: Account, amount: Decimal) -> str:
+    provider = _provider_of(ctx, account)
+    return format_money(amount, provider.currency if provider is not None else "UAH", ctx.tr.locale)
 
 
 def _requisites(
@@ -190,7 +194,11 @@ async def charges(ctx: Context, account: Account) -> list[Reply]:
             number=account.number,
         )
     ]
-    lines += [f"• {item.service}: {_money(ctx, account, item.amount)}" for item in items]
+    provider = _provider_of(ctx, account)
+    lines += [
+        f"• {service_name(item.service, ctx.tr.locale, provider)}: {_money(ctx, account, item.amount)}"
+        for item in items
+    ]
     lines.append(
         ctx._("Total: {amount}", amount=_money(ctx, account, sum((i.amount for i in items), Decimal(0))))
     )
@@ -210,9 +218,13 @@ async def payments(ctx: Context, account: Account) -> list[Reply]:
             )
         ]
     lines = [ctx._("Payments of the last 12 months, account {number}:", number=account.number)]
+    provider = _provider_of(ctx, account)
     for item in items:
         line = f"• {format_day(item.paid_on, ctx.tr.locale)}: {_money(ctx, account, item.amount)}"
-        lines.append(f"{line} ({item.channel})" if item.channel else line)
+        if item.channel:
+            channel = channel_name(item.channel, ctx.tr.locale, provider)
+            line = ctx._("{payment} ({channel})", payment=line, channel=channel)
+        lines.append(line)
     lines.append(
         ctx._("Total: {amount}", amount=_money(ctx, account, sum((i.amount for i in items), Decimal(0))))
     )
@@ -223,16 +235,24 @@ async def payments(ctx: Context, account: Account) -> list[Reply]:
 @router.action("chart")
 @for_current_account
 async def chart(ctx: Context, account: Account) -> list[Reply]:
-    last = period_of(ctx.now.astimezone(ctx.config.bot_zone).date())
+    provider = _provider_of(ctx, account)
+    zone = provider.tz if provider is not None else ctx.config.bot_zone
+    last = period_of(ctx.now.astimezone(zone).date())
     periods = [shift_period(last, -back) for back in range(HISTORY_MONTHS - 1, -1, -1)]
+    labels = format_month_labels(periods, ctx.tr.locale)
     series = []
     for meter in await ctx.uow.readings.meters_of(account.id):
-        used = {
-            r.period: consumption(r.value, r.previous_value) for r in await ctx.uow.readings.history(meter.id)
-        }
-        points = [(format_short_period(period, ctx.tr.locale), used.get(period)) for period in periods]
-        series.append((f"{meter_name(ctx, meter)}, {meter.unit}", points))
-    if not series or all(value is None for _, points in series for _, value in points):
+        billed = meter.last_date is not None and meter.last_value is not None
+        readings = [(meter.last_date, meter.last_value)] if billed else []
+        history = await ctx.uow.readings.history(meter.id, HISTORY_MONTHS + 1)
+        readings += [(r.submitted_at.astimezone(zone).date(), r.value) for r in reversed(history)]
+        months = monthly_consumption(readings, periods, meter.precision)
+        if all(value is None for value, _ in months):
+            continue  # no readings (e.g. a meter read automatically): no empty panel
+        points = [(label, value, partial) for label, (value, partial) in zip(labels, months, strict=True)]
+        unit = unit_name(meter.unit, ctx.tr.locale, provider)
+        series.append((join_clauses([meter_name(ctx, meter), unit], ctx.tr.locale), points))
+    if not series:
         return [
             menu_reply(
                 ctx,
@@ -246,5 +266,12 @@ async def chart(ctx: Context, account: Account) -> list[Reply]:
         number=account.number,
         provider=provider_label(ctx, account),
     )
-    draw = partial(consumption_chart, title, series, ctx._("Consumption"), ctx.tr.locale)
+    draw = partial(
+        consumption_chart,
+        title,
+        series,
+        ctx._("Consumption per calendar month"),
+        ctx.tr.locale,
+        ctx._("month so far"),
+    )
     return [Reply(title, draw=draw, image_name=f"consumption-{account.number}.png", buttons=main_menu(ctx))]

@@ -11,9 +11,10 @@ from pydantic import Field, model_validator
 
 from domain.config import ProviderConfig
 from domain.i18n import N_
-from domain.localize import format_day, format_number, format_period
+from domain.localize import format_day, format_number, format_period, format_ungrouped, join_clauses
 from domain.metrics import READINGS
 from domain.readings import ValueCheck, ValueProblem, check_value, consumption, parse_meter_value
+from domain.services import unit_name
 from domain.windows import WindowSpan, window_status
 from handlers.accounts import provider_label
 from handlers.context import Context
@@ -84,7 +85,7 @@ RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 def meter_name(ctx: Context, meter: Meter) -> str:
     kind = ctx._(KIND_NAMES[meter.kind]) if meter.kind in KIND_NAMES else meter.kind
     if meter.zone in ZONE_NAMES:
-        kind = f"{kind} ({ctx._(ZONE_NAMES[meter.zone])})"
+        kind = ctx._("{kind} ({zone})", kind=kind, zone=ctx._(ZONE_NAMES[meter.zone]))
     return ctx._("{kind}, meter No. {serial}", kind=kind, serial=meter.serial)
 
 
@@ -96,7 +97,7 @@ def _new_receipt() -> str:
 def _amount(ctx: Context, value: Decimal | None, meter: Meter) -> str:
     if value is None:
         return "—"
-    return f"{format_number(value, ctx.tr.locale)} {meter.unit}"
+    return f"{format_number(value, ctx.tr.locale)} {unit_name(meter.unit, ctx.tr.locale)}"
 
 
 async def _account_and_provider(ctx: Context, account_id: int) -> tuple[Account, ProviderConfig] | None:
@@ -199,8 +200,8 @@ async def _question(ctx: Context, state: ReadingsState, prefix: str = "") -> Rep
     lines = [prefix] if prefix else []
     lines.append(
         ctx._(
-            "Meter {n} of {total}: {meter}",
-            n=index + 1,
+            "Meter {position} of {total}: {meter}",
+            position=index + 1,
             total=len(state.meters),
             meter=meter_name(ctx, meter),
         )
@@ -244,7 +245,10 @@ def _problem_text(ctx: Context, problem: ValueProblem, precision: int) -> str:
         )
     if problem is ValueProblem.TOO_LONG:
         return ctx._("That is too long for a meter reading.")
-    return ctx._("Please type the reading as a number, for example 123.456 or 123,456.")
+    return ctx._(
+        "Please type the reading as a number, for example {example}.",
+        example=format_number(Decimal("1234.5"), ctx.tr.locale),
+    )
 
 
 @router.step(ReadingsStep.VALUE)
@@ -257,15 +261,24 @@ async def _value_typed(ctx: Context, state: ReadingsState) -> list[Reply]:
     if meter is None:
         return [_meters_changed(ctx)]
     text = ctx.incoming.text if ctx.incoming.kind == "text" else ""
-    parsed = parse_meter_value(text, meter.precision)
+    parsed = parse_meter_value(text, meter.precision, ctx.tr.locale)
     if parsed.value is None:
         reason = _problem_text(ctx, parsed.problem or ValueProblem.NOT_A_NUMBER, meter.precision)
         return [await _question(ctx, state, prefix=reason)]
     previous = await ctx.uow.readings.previous(meter, state.period)
     verdict = check_value(parsed.value, previous.value, meter.max_monthly_delta)
-    if verdict in (ValueCheck.BELOW_PREVIOUS, ValueCheck.JUMP):
+    if parsed.ambiguous or verdict in (ValueCheck.BELOW_PREVIOUS, ValueCheck.JUMP):
         ctx.save(state.model_copy(update={"step": ReadingsStep.UNUSUAL, "pending": parsed.value}))
-        if verdict is ValueCheck.BELOW_PREVIOUS:
+        if parsed.ambiguous:
+            locale = ctx.tr.locale
+            text = ctx._(
+                "You typed {typed}: I read it as {value}, the comma separating thousands. If that is "
+                "right, confirm it; if the digits after the comma are decimals, type the reading again "
+                "with a decimal point.",
+                typed=text.strip(),
+                value=f"{format_ungrouped(parsed.value, locale)} {unit_name(meter.unit, locale)}",
+            )
+        elif verdict is ValueCheck.BELOW_PREVIOUS:
             text = ctx._(
                 "{value} is lower than the previous reading {previous}. If the meter was replaced or went "
                 "past its maximum, confirm this value; otherwise type the correct one.",
@@ -440,7 +453,8 @@ async def show_history(ctx: Context, account_id: int) -> list[Reply]:
                 date=format_day(reading.submitted_at.astimezone(ctx.config.bot_zone).date(), ctx.tr.locale),
             )
             if used is not None:
-                line += ", " + ctx._("used {used}", used=_amount(ctx, used, meter))
+                used_text = ctx._("used {used}", used=_amount(ctx, used, meter))
+                line = join_clauses([line, used_text], ctx.tr.locale)
             lines.append("  " + line)
     return [menu_reply(ctx, "\n".join(lines))]
 

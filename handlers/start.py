@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.localize import format_names
 from handlers.context import Context
 from handlers.menu import menu_reply
 from handlers.routing import Router, action_argument
@@ -20,7 +21,8 @@ def language_buttons(ctx: Context) -> list[list[Button]]:
 
 
 def provider_names(ctx: Context) -> str:
-    return ", ".join(provider.localized_name(ctx.tr.locale) for provider in ctx.config.providers)
+    names = [provider.localized_name(ctx.tr.locale) for provider in ctx.config.providers]
+    return format_names(names, ctx.tr.locale)
 
 
 @router.command("/start")

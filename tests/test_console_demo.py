@@ -85,7 +85,7 @@ async def test_demo_chat_binds_an_account_and_shows_the_balance(tmp_path):
     assert "2002001 is added" in out
     out = await demo.send(demo.choice(out, "Submit readings"))
     out = await demo.send(demo.choice(out, "2002001 — City Water Company"))
-    assert "Meter 1 of 2" in out and "345.12 m3" in out
+    assert "Meter 1 of 2" in out and "345.12 m³" in out
     out = await demo.send("350,5")
     out = await demo.send("121")
     assert "Please check your readings" in out

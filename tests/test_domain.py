@@ -153,7 +153,7 @@ def test_locale_resolution():
 def test_money_and_dates_per_locale():
     amount = Decimal("1234.5")
     assert format_money(amount, "UAH", "uk") == "1\xa0234,50\xa0₴"
-    assert format_money(amount, "UAH", "en") == "UAH1,234.50"
+    assert format_money(amount, "UAH", "en") == "UAH\xa01,234.50"
     assert "1,234.50" in format_money(amount, "UAH", "zh")
     assert format_day(date(2026, 12, 15), "uk") == "15 грудня 2026\u202fр."
     assert format_day(date(2026, 12, 15), "en") == "December 15, 2026"
@@ -163,3 +163,28 @@ def test_money_and_dates_per_locale():
     moment = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)
     # 22:30 UTC is already the 25th, 00:30, in Kyiv.
     assert format_moment(moment, __import__("zoneinfo").ZoneInfo("Europe/Kyiv"), "uk").endswith("00:30")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    # Every way uk, ru, zh and en residents write one thousand and thirty hryvnias fifty: an
+    # amount has at most two decimals, so a separator before three digits always groups
+    # thousands and no locale reads any of these differently.
+    [
+        "1,030.50",
+        "1 030,50",
+        "1030,5",
+        "1030.50",
+        "1.030,50",
+        "1\u00a0030,50 грн",
+        "UAH 1,030.50",
+        "１，０３０．５０",
+    ],
+)
+def test_amounts_read_the_same_in_every_locale(typed):
+    assert parse_amount(typed) == Decimal("1030.50")
+
+
+def test_an_amount_echo_is_spaced_per_locale():
+    assert format_money(Decimal("1030.50"), "UAH", "zh") == "UAH\xa01,030.50"
+    assert format_money(Decimal("1030.50"), "UAH", "ru") == "1\xa0030,50\xa0₴"

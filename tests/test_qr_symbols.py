@@ -267,7 +267,7 @@ async def test_caption_falls_back_to_the_english_name_when_a_glyph_is_missing(db
     await resident.bind("teplo", "1001001", "1234.50")
     await resident.say(action="lang:zh")
     await resident.say(action="pay")
-    assert captions == [("City Heating", "账户 1001001", "应缴金额：UAH1,520.40")]
+    assert captions == [("City Heating", "户号 1001001", "应缴金额：UAH\xa01,520.40")]
     await resident.say(action="lang:uk")
     await resident.say(action="pay")
     assert captions[1][0] == "Теплокомуненерго"

@@ -158,9 +158,10 @@ BAD: list[tuple[str, int, ValueProblem]] = [
 ]
 
 
+@pytest.mark.parametrize("locale", ["uk", "ru"])
 @pytest.mark.parametrize(("text", "precision", "expected"), GOOD)
-def test_good_values(text: str, precision: int, expected: Decimal) -> None:
-    parsed = parse_meter_value(text, precision)
+def test_good_values(text: str, precision: int, expected: Decimal, locale: str) -> None:
+    parsed = parse_meter_value(text, precision, locale)
     assert parsed == ParsedValue(expected, None, precision)
     assert parsed.ok
     assert isinstance(parsed.value, Decimal)
@@ -168,11 +169,78 @@ def test_good_values(text: str, precision: int, expected: Decimal) -> None:
     assert str(parsed.value) == str(expected)
 
 
+@pytest.mark.parametrize("locale", ["uk", "ru"])
 @pytest.mark.parametrize(("text", "precision", "problem"), BAD)
-def test_bad_values(text: str, precision: int, problem: ValueProblem) -> None:
-    parsed = parse_meter_value(text, precision)
+def test_bad_values(text: str, precision: int, problem: ValueProblem, locale: str) -> None:
+    parsed = parse_meter_value(text, precision, locale)
     assert parsed == ParsedValue(None, problem, precision)
     assert not parsed.ok
+
+
+# en and zh write a decimal point and group thousands with commas: (text, precision, value, ambiguous)
+POINT_GOOD: list[tuple[str, int, Decimal, bool]] = [
+    ("1,030.5", 3, D("1030.500"), False),
+    ("1,022.5", 1, D("1022.5"), False),  # the previous reading as the bot shows it in en
+    ("1,234,567", 0, D("1234567"), False),
+    ("1,234,567.25", 2, D("1234567.25"), False),
+    ("1 030.5", 1, D("1030.5"), False),
+    ("1030.5", 1, D("1030.5"), False),
+    ("1030,5", 1, D("1030.5"), False),  # a comma before one digit can only be decimal
+    ("4 600,5", 1, D("4600.5"), False),
+    ("123,45", 2, D("123.45"), False),
+    ("0,123", 3, D("0.123"), False),  # a thousands group never follows a leading zero
+    ("01,234", 3, D("1.234"), False),  # leading zeros, as on the meter drum
+    ("1.234", 3, D("1.234"), False),
+    ("1,030", 3, D("1030.000"), True),  # read the en way, then confirmed by the resident
+    ("123,456", 3, D("123456.000"), True),
+    ("1,234", 0, D("1234"), True),
+    ("１，０３０．５", 1, D("1030.5"), False),  # full-width, as typed on a Chinese keyboard
+    ("1,030.5 m3", 1, D("1030.5"), False),
+    ("1,030.5千瓦时", 1, D("1030.5"), False),
+    ("123。45", 2, D("123.45"), False),
+]
+POINT_BAD: list[tuple[str, int, ValueProblem]] = [
+    ("1,234,5", 1, P.NOT_A_NUMBER),  # a thousands comma then a decimal comma
+    ("1.234,5", 1, P.NOT_A_NUMBER),
+    ("1,23,456", 0, P.NOT_A_NUMBER),
+    ("1,234 567", 0, P.NOT_A_NUMBER),  # two kinds of grouping
+    ("123,", 0, P.NOT_A_NUMBER),
+    ("1,030.5", 0, P.TOO_MANY_DECIMALS),
+    ("-1,030.5", 1, P.NEGATIVE),
+]
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+@pytest.mark.parametrize(("text", "precision", "expected", "ambiguous"), POINT_GOOD)
+def test_decimal_point_locales(
+    text: str, precision: int, expected: Decimal, ambiguous: bool, locale: str
+) -> None:
+    parsed = parse_meter_value(text, precision, locale)
+    assert parsed == ParsedValue(expected, None, precision, ambiguous)
+    assert str(parsed.value) == str(expected)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+@pytest.mark.parametrize(("text", "precision", "problem"), POINT_BAD)
+def test_decimal_point_locales_reject(text: str, precision: int, problem: ValueProblem, locale: str) -> None:
+    assert parse_meter_value(text, precision, locale) == ParsedValue(None, problem, precision)
+
+
+@pytest.mark.parametrize(
+    ("text", "uk", "en"),
+    [
+        ("1,030", D("1.030"), D("1030.000")),  # the same keys, two readings: the locale decides
+        ("1 030,5", D("1030.500"), D("1030.500")),
+        ("1030,5", D("1030.500"), D("1030.500")),
+        ("1,030.5", None, D("1030.500")),
+    ],
+)
+def test_the_locale_decides(text: str, uk: Decimal | None, en: Decimal) -> None:
+    assert parse_meter_value(text, 3, "uk").value == uk
+    assert parse_meter_value(text, 3, "ru").value == uk
+    assert parse_meter_value(text, 3, "en").value == en
+    assert parse_meter_value(text, 3, "zh").value == en
+    assert not parse_meter_value(text, 3, "uk").ambiguous
 
 
 def test_corpus_size() -> None:
@@ -181,9 +249,9 @@ def test_corpus_size() -> None:
 
 def test_invalid_precision_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
-        parse_meter_value("1", -1)
+        parse_meter_value("1", -1, "uk")
     with pytest.raises(ValueError):
-        parse_meter_value("1", 13)
+        parse_meter_value("1", 13, "uk")
 
 
 @settings(max_examples=300, deadline=None)
@@ -194,15 +262,15 @@ def test_invalid_precision_is_a_programming_error() -> None:
 )
 def test_round_trip_exact(value: Decimal, separator: str, unit: str) -> None:
     text = f"{value:.3f}".replace(".", separator) + unit
-    parsed = parse_meter_value(text, 3)
+    parsed = parse_meter_value(text, 3, "uk")
     assert parsed.value == value
     assert str(parsed.value) == f"{value:.3f}"
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=40), st.integers(0, 4))
-def test_never_raises_and_is_consistent(text: str, precision: int) -> None:
-    parsed = parse_meter_value(text, precision)
+@given(st.text(max_size=40), st.integers(0, 4), st.sampled_from(["uk", "ru", "zh", "en"]))
+def test_never_raises_and_is_consistent(text: str, precision: int, locale: str) -> None:
+    parsed = parse_meter_value(text, precision, locale)
     assert (parsed.value is None) != (parsed.problem is None)
     if parsed.value is not None:
         assert parsed.value >= 0
@@ -211,9 +279,9 @@ def test_never_raises_and_is_consistent(text: str, precision: int) -> None:
 
 def test_no_float_digits_leak() -> None:
     # 0.1 + 0.2 style artefacts are impossible with Decimal built from the typed digits
-    parsed = parse_meter_value("0,3", 3)
+    parsed = parse_meter_value("0,3", 3, "uk")
     assert parsed.value == D("0.1") + D("0.2")
-    assert parse_meter_value("999999999.999", 3).value == D("999999999.999")
+    assert parse_meter_value("999999999.999", 3, "uk").value == D("999999999.999")
 
 
 @pytest.mark.parametrize(

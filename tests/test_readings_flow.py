@@ -21,14 +21,16 @@ OPEN = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 class Resident:
-    def __init__(self, engine: Engine, chat: str = "r1", channel: str = "telegram") -> None:
-        self.engine, self.chat, self.channel = engine, chat, channel
+    def __init__(
+        self, engine: Engine, chat: str = "r1", channel: str = "telegram", language: str = "en"
+    ) -> None:
+        self.engine, self.chat, self.channel, self.language = engine, chat, channel, language
         self.last = []
 
     async def say(self, text: str = "", action: str = "") -> str:
         kind = "action" if action else "text"
         self.last = await self.engine.handle(
-            Incoming(self.channel, self.chat, self.chat, "en", kind, text, action)
+            Incoming(self.channel, self.chat, self.chat, self.language, kind, text, action)
         )
         return "\n".join(reply.text for reply in self.last)
 
@@ -89,13 +91,13 @@ async def test_full_pass_with_confirmations_and_receipt(any_db, config, clock):
     out = await resident.say("1200")  # night: lower than 1234.5 → confirm
     assert "lower than the previous" in out and "rd:ok" in resident.actions()
     out = await resident.say(action="rd:ok")
-    assert "Meter 3 of 3" in out and "123.456 m3" in out
+    assert "Meter 3 of 3" in out and "123.456 m³" in out
     out = await resident.say("190.5")  # +67 m3 > 30 → confirm
     assert "more than the usual maximum" in out
     out = await resident.say("130.456")  # typing a new value instead replaces it
     assert "Please check your readings" in out
     assert "4,567.8 kWh → 4,600.5 kWh, used 32.7 kWh" in out
-    assert "lower than before" in out and "used 7 m3" in out
+    assert "lower than before" in out and "used 7 m³" in out
     assert await stored(any_db) == []  # nothing is stored before Confirm
 
     out = await resident.say(action="rd:confirm")
@@ -115,12 +117,12 @@ async def test_edit_and_cancel(any_db, config, clock):
     await resident.bind("teplo", "1001002", "980")
     await resident.say(action="rd")
     out = await resident.say("123.456")  # equal to previous: zero use is fine
-    assert "used 0 m3" in out
+    assert "used 0 m³" in out
     await resident.say(action="rd:edit")
     assert "rd:fix:0" in resident.actions()
     out = await resident.say(action="rd:fix:0")
     out = await resident.say("125")
-    assert "123.456 m3 → 125 m3" in out
+    assert "123.456 m³ → 125 m³" in out
     await resident.say(action="cancel")
     assert await stored(any_db) == []
 
@@ -140,13 +142,13 @@ async def test_correction_duplicates_two_chats_and_export(any_db, config, clock)
     await submit(first, "130")
     clock.now = OPEN + timedelta(hours=1)
     await submit(first, "131.5")  # a correction inside the window
-    assert "You already submitted 131.5 m3" in await first.say(action="rd")
+    assert "You already submitted 131.5 m³" in await first.say(action="rd")
     await first.say(action="cancel")
     clock.now = OPEN + timedelta(hours=2)
     await submit(second, "132.25")  # the other chat confirms later: it wins
     assert len(await stored(any_db)) == 3
     out = await first.say(action="rd:hist")
-    assert "132.25 m3" in out and "used 8.794 m3" in out
+    assert "132.25 m³" in out and "used 8.794 m³" in out
 
     buffer = io.StringIO()
     assert await export_readings(any_db, config, "2026-11", buffer) == 1

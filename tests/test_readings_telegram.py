@@ -31,7 +31,10 @@ async def test_multi_meter_pass_correction_duplicates_and_export(tg: Telegram, c
     out = text_of(await tg.say(CHAT, "1200"))
     assert "lower than the previous" in out
     assert "Meter 3 of 3" in text_of(await tg.press(CHAT, "rd:ok"))
-    (summary,) = await tg.say(CHAT, "130,456")
+    # In English "130,456" is one hundred thirty thousand: echoed back for confirmation; retyping
+    # the reading the English way replaces it.
+    assert "I read it as 130456 m³" in text_of(await tg.say(CHAT, "130,456"))
+    (summary,) = await tg.say(CHAT, "130.456")
     assert "4,567.8 kWh → 4,600.5 kWh, used 32.7 kWh" in summary.text
     assert {"rd:confirm", "rd:edit", "cancel"} <= set(summary.callback_data)
 

@@ -314,7 +314,7 @@ async def test_payment_due_n_days_before_only_to_those_owing_more_than_the_minim
         f"payment-due:2026-12:voda:{r.accounts['2002001']}",
     }
     assert rows[f"payment-due:2026-12:en:{r.shevchenko}"].payload["text"] == (
-        "Payment reminder: account 1001001 (City Heating) has UAH1,520.40 to pay by December 15, 2026. "
+        "Payment reminder: account 1001001 (City Heating) has UAH\xa01,520.40 to pay by December 15, 2026. "
         "Open the menu and tap Pay. If you have paid already, please ignore this message."
     )
     uk = rows[f"payment-due:2026-12:viber:{r.shevchenko}"].payload["text"]

@@ -119,4 +119,5 @@ async def test_a_night_run_goes_out_when_the_quiet_hours_end(db: Database, confi
             await api.wait_for_messages(8100001, 1)
             await drained(db)
     (message,) = api.sent_to(8100001)
-    assert message.text is not None and "UAH1,520.40" in message.text and "December 15, 2026" in message.text
+    assert message.text is not None
+    assert "UAH\xa01,520.40" in message.text and "December 15, 2026" in message.text

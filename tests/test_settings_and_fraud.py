@@ -169,7 +169,7 @@ async def test_the_warning_names_the_residents_providers_and_their_hotlines(db, 
     finally:
         await ctx.uow.session.close()
     # No account yet: on behalf of every provider, each hotline labelled.
-    assert "Теплокоммунэнерго, Водоканал" in reply.text
+    assert "Теплокоммунэнерго и Водоканал никого не уполномочивают" in reply.text  # plural verb
     assert "Водоканал — " in reply.text and "1551" in reply.text
 
 
@@ -202,7 +202,7 @@ async def test_through_the_engine_with_the_proposed_wiring(db, config, now, monk
     monkeypatch.setattr(handlers.menu, "not_understood", not_understood)
     engine = Engine(config, db, clock=lambda: now)
     replies = await handle(engine, "有人可以帮我代缴，打折", language="zh")
-    assert len(replies) == 1 and "供热公司, 自来水公司" in replies[0].text
+    assert len(replies) == 1 and "供热公司和自来水公司从未授权" in replies[0].text
     assert "bal" in actions(replies[0])  # the main menu
     (hint,) = await handle(engine, "hello there", language="zh")
     assert "供热公司" not in hint.text

@@ -38,6 +38,7 @@ class ImportReport:
     updated: int = 0
     rejected: int = 0
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. codes without a name in some language
 
     @property
     def ok(self) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from domain.config import Config
 from domain.metrics import IMPORT_ROWS
+from domain.services import MissingNames
 from storage.database import Database
 from storage.importer.accounts import ACCOUNTS
 from storage.importer.charges import CHARGES
@@ -62,6 +63,7 @@ async def import_csv(
     report = ImportReport(kind=kind, path=str(path))
     source = Source(Path(path))
     writer = Writer(db, spec, report)
+    names = MissingNames(config, kind)
     try:
         parse = RowParser(spec, source.header(), providers)
         batch = Batch()
@@ -70,6 +72,7 @@ async def import_csv(
                 batch.records += 1
                 try:
                     batch.rows.append((line, parse(fields)))
+                    report.warnings += names.check(batch.rows[-1][1])
                 except Rejected as problem:
                     batch.errors.append(RowError(line, str(problem)))
                 if batch.records >= batch_size:
