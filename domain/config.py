@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain.payment_qr import PaymentQr, UrlQr, build_payload, check_link_template, fill_link
 from domain.qr_image import fit_symbol
+from domain.requests import BUILTIN_KINDS, FREE, HEATING, MONTH_DAY, ApplicationWindow
 
 SUPPORTED_LOCALES = ("uk", "ru", "zh", "en")
 CONFIG_ENV = "UTILIBOT_CONFIG"
@@ -80,6 +81,8 @@ class TelegramConfig(_Strict):
     webhook_secret: str = ""
     listen: str = "127.0.0.1:8080"
     operators: list[int] = Field(default_factory=list)
+    # The group (a negative chat id) where residents' requests are posted and answered; 0: none.
+    operators_chat_id: int = 0
     polling_timeout: Annotated[int, Field(ge=0, le=50)] = 25
 
     @field_validator("token")
@@ -181,6 +184,8 @@ class BotConfig(_Strict):
     payment_reminder_min_debt: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Decimal(
         "50.00"
     )
+    # Residents' requests (their texts, photos, contacts) are deleted this many days after closing.
+    requests_days: Annotated[int, Field(ge=1, le=3650)] = 365
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -232,6 +237,43 @@ class Notice(_Strict):
     text: dict[str, str] = Field(default_factory=dict)
 
 
+class RequestKind(_Strict):
+    """A kind of resident request (``[[providers.requests]]``): a built-in one's id changes its
+    name or answer time, a new id adds a kind. ``answer_hours`` is the promised answer time;
+    ``deadline``/``opens`` (MM-DD) bound a seasonal application such as the heating one."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,23}$")]
+    name: dict[str, str] = Field(default_factory=dict)
+    answer_hours: Annotated[int, Field(ge=1, le=720)] | None = None
+    urgent: bool = False
+    form: Literal["free", "contact", "heating"] = FREE
+    opens: Annotated[str, Field(pattern=MONTH_DAY.pattern)] = "04-16"
+    deadline: Annotated[str, Field(pattern=MONTH_DAY.pattern)] | None = None
+    min_seasons: Annotated[int, Field(ge=1, le=10)] = 1
+
+    @property
+    def window(self) -> ApplicationWindow | None:
+        if self.form != HEATING or self.deadline is None:
+            return None
+        return ApplicationWindow(self.opens, self.deadline)
+
+
+def _request_kinds(configured: list[RequestKind]) -> tuple[RequestKind, ...]:
+    """The built-in kinds with the configured fields over them, then the configured new kinds."""
+    given = {kind.id: kind for kind in configured}
+    kinds: list[RequestKind] = []
+    for builtin in BUILTIN_KINDS:
+        base = {
+            "id": builtin.id,
+            "answer_hours": builtin.answer_hours,
+            "urgent": builtin.urgent,
+            "form": builtin.form,
+        }
+        own = given.pop(builtin.id, None)
+        kinds.append(RequestKind(**{**base, **(own.model_dump(exclude_unset=True) if own else {})}))
+    return (*kinds, *given.values())
+
+
 class ProviderConfig(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     name: dict[str, str]
@@ -255,6 +297,7 @@ class ProviderConfig(_Strict):
     services: dict[str, dict[str, str]] = Field(default_factory=dict)
     units: dict[str, dict[str, str]] = Field(default_factory=dict)
     channels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    requests: list[RequestKind] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _url_qr_needs_a_link(self) -> ProviderConfig:
@@ -310,6 +353,16 @@ class ProviderConfig(_Strict):
 
     def localized_hours(self, locale: str) -> str:
         return self.hours if isinstance(self.hours, str) else pick_localized(self.hours, locale)
+
+    @property
+    def request_kinds(self) -> tuple[RequestKind, ...]:
+        return _request_kinds(self.requests)
+
+    def request_kind(self, kind_id: str) -> RequestKind:
+        for kind in self.request_kinds:
+            if kind.id == kind_id:
+                return kind
+        raise KeyError(kind_id)
 
 
 def unit_code(text: str) -> str:

@@ -36,3 +36,12 @@ OUTBOX_OLDEST_PENDING = Gauge(
     "Age of the oldest due, undelivered outbox row, sampled at scrape",
     ["channel"],
 )
+REQUESTS = Counter(
+    "utilibot_requests", "Residents' requests entering a status, by kind", ["kind", "status"]
+)  # status: new | taken | answered | closed
+REQUEST_FIRST_ANSWER = Histogram(
+    "utilibot_request_first_answer_seconds",
+    "Time from a resident's request to the operators' first answer",
+    ["kind"],
+    buckets=(300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200),
+)

@@ -43,6 +43,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("/balance", N_("Check the balance")),
     Command("/readings", N_("Submit readings")),
     Command("/history", N_("My readings")),
+    Command("/request", N_("New request")),
+    Command("/requests", N_("My requests")),
     Command("/accounts", N_("My accounts")),
     Command("/add", N_("Add account")),
     Command("/language", N_("Change the language")),

@@ -13,7 +13,19 @@ from domain.config import Config
 from domain.i18n import resolve_locale, translator
 from domain.masking import LOG_SCOPE, LogScope, mask_id
 from domain.metrics import UPDATE_DURATION, UPDATES
-from handlers import accounts, balance, help, menu, operator, payments, readings, settings, start
+from handlers import (
+    accounts,
+    balance,
+    help,
+    menu,
+    operator,
+    payments,
+    readings,
+    request_operators,
+    requests,
+    settings,
+    start,
+)
 from handlers.commands import COMMANDS, may_use
 from handlers.context import Context
 from handlers.conversation import ExpiredConversation
@@ -31,7 +43,7 @@ MAX_CONCURRENT = 5  # updates handled at once; SQLAlchemy's default pool holds 5
 def build_router() -> Router:
     """Every feature's routes; every command of the registry (handlers.commands) must have one."""
     router = Router()
-    for feature in (start, menu, accounts, balance, payments, readings, settings, help, operator):
+    for feature in (start, menu, accounts, balance, payments, readings, requests, settings, help, operator):
         router.include(feature.router)
     unrouted = [command.name for command in COMMANDS if command.name not in router.commands]
     if unrouted:
@@ -156,6 +168,8 @@ class Engine:
 
     async def _route(self, ctx: Context) -> list[Reply]:
         incoming = ctx.incoming
+        if request_operators.in_operators_group(ctx):
+            return await request_operators.group_update(ctx)
         if incoming.kind == "action":
             prefix = incoming.action.split(":", 1)[0]
             handler = self.router.actions.get(prefix)

@@ -20,6 +20,7 @@ def main_menu(ctx: Context) -> list[list[Button]]:
     return [
         [Button(_("Balance"), "bal"), Button(_("Pay"), "pay")],
         [Button(_("Submit readings"), "rd"), Button(_("My readings"), "rd:hist")],
+        [Button(_("New request"), "req:new"), Button(_("My requests"), "req:list")],
         [Button(_("My accounts"), "acc:list"), Button(_("Add account"), "acc:add")],
         [Button(_("Help and contacts"), "help"), Button(_("Language"), "lang")],
         [Button(_("Settings"), "set")],

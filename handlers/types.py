@@ -13,7 +13,13 @@ InputKind = Literal["text", "action", "media", "other"]
 
 @dataclass(frozen=True)
 class Incoming:
-    """One thing a resident did: typed text, pressed a button, or sent media we do not read."""
+    """One thing a resident did: typed text, pressed a button, or sent media.
+
+    ``media`` holds the references of the photos in it (a Telegram file id, a Viber picture's
+    URL), empty for other media (stickers, files); ``text`` is then the photo's caption. In the
+    operators' group ``reply_to`` is the text of the bot's message this one replies to, and
+    ``user_name`` the writer's name.
+    """
 
     channel: str
     chat_id: str
@@ -22,6 +28,9 @@ class Incoming:
     kind: InputKind = "text"
     text: str = ""
     action: str = ""
+    media: tuple[str, ...] = ()
+    reply_to: str = ""
+    user_name: str = ""
 
 
 @dataclass(frozen=True)

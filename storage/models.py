@@ -306,3 +306,63 @@ class NoticeRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ServiceRequest(Base):
+    """A resident's request to the provider: a leak, a question about a charge, an application.
+
+    status: new → taken (``taken_by``) → answered → closed (reopened: back to answered). The
+    resident's chat and account stay so answers reach them; ``first_answer_at`` measures the
+    service level and ``reminded_on`` the last working day the operators were reminded.
+    """
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_chat", "chat_id", "id"),
+        Index("ix_requests_status", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int | None] = mapped_column(ForeignKey("chats.id", ondelete="SET NULL"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    provider_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(10), default="new")
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    taken_by: Mapped[str] = mapped_column(String(100), default="")
+    answer_hours: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_on: Mapped[date | None] = mapped_column(Date)
+
+
+class RequestMessage(Base):
+    """One message of a request's conversation: ``direction`` 'in' (the resident) or 'out' (an
+    operator), its author, text and media references (messenger file ids or URLs)."""
+
+    __tablename__ = "request_messages"
+    __table_args__ = (Index("ix_request_messages_request", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))
+    author: Mapped[str] = mapped_column(String(100), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list[str]] = mapped_column(JSON, default=list)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=True)  # False: the resident blocked the bot
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RequestEvent(Base):
+    """A status change of a request: who moved it from which status to which, and when."""
+
+    __tablename__ = "request_events"
+    __table_args__ = (Index("ix_request_events_request", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    old_status: Mapped[str] = mapped_column(String(10), default="")
+    new_status: Mapped[str] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,6 +14,7 @@ from storage.repositories.inbox import InboxRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.readings import ReadingRepository
 from storage.repositories.reminders import ReminderRepository
+from storage.repositories.requests import RequestRepository
 from storage.repositories.verification import VerificationRepository
 from storage.writer_turns import WriterTurns
 
@@ -34,6 +35,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(session)
         self.broadcasts = BroadcastRepository(session)
         self.reminders = ReminderRepository(session)
+        self.requests = RequestRepository(session)
 
     async def __aenter__(self) -> UnitOfWork:
         if self._turns is not None:
