@@ -1,5 +1,5 @@
 """The `utilibot` command line (also `python -m bot`): demo, run, check-config, import,
-export-readings, viber, db, notices, broadcast."""
+export-readings, viber, db, notices, requests, broadcast."""
 
 from __future__ import annotations
 
@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.notices_cli import add_parsers as add_notices_parsers
 
     add_notices_parsers(commands)
+    from bot.requests_cli import add_parsers as add_requests_parsers
+
+    add_requests_parsers(commands)
 
     database = commands.add_parser("db", help="database schema management", description="Database schema.")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -301,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.notices_cli import run_command as run_notices_command
 
             return run_notices_command(args, config)
+        if args.command == "requests":
+            from bot.requests_cli import run_command as run_requests_command
+
+            return run_requests_command(args, config)
         if args.command in ("broadcast", "broadcast-status"):
             from bot.broadcast_cli import run_command
 

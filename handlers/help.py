@@ -50,6 +50,10 @@ async def show_help(ctx: Context) -> list[Reply]:
                 "• Submit readings — during the monthly window, for all your meters in one go.\n"
                 "• My readings — the readings you submitted, with consumption."
             ),
+            ctx._(
+                "• New request — write to the company: a leak, no heating, a question about a charge, "
+                "an application.\n• My requests — their answers; write more, or mark one solved."
+            ),
             command_list(ctx),
             ctx._("Settings: choose the reminders you receive (meter readings, payments, announcements)."),
             ctx._("Contacts:"),

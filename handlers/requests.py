@@ -9,6 +9,7 @@ from typing import ClassVar, Self
 
 from pydantic import model_validator
 
+from domain import request_texts as texts
 from domain.config import ProviderConfig, RequestKind
 from domain.localize import format_day, format_moment
 from domain.requests import (
@@ -79,7 +80,7 @@ def _kinds_of(ctx: Context, accounts: list[Account]) -> list[tuple[str, str]]:
     for account in accounts:
         provider = _provider(ctx, account)
         for kind in provider.request_kinds if provider is not None else ():
-            seen.setdefault(kind.id, service.kind_name(ctx.tr, provider, kind.id))
+            seen.setdefault(kind.id, texts.kind_name(ctx.tr, provider, kind.id))
     return list(seen.items())
 
 
@@ -342,7 +343,7 @@ async def _summary(ctx: Context, state: RequestState) -> Reply:
     ctx.save(state)
     lines = [
         ctx._("Please check your request:"),
-        ctx._("Kind: {kind}", kind=service.kind_name(ctx.tr, provider, kind.id)),
+        ctx._("Kind: {kind}", kind=texts.kind_name(ctx.tr, provider, kind.id)),
         ctx._("Account: {number}, {address}", number=account.number, address=account.address),
         ctx._("Text: {text}", text=state.text),
     ]
@@ -395,7 +396,7 @@ def _kind_label(ctx: Context, request: ServiceRequest) -> str:
         provider: ProviderConfig | None = ctx.config.provider(request.provider_id)
     except KeyError:
         provider = None
-    return service.kind_name(ctx.tr, provider, request.kind)
+    return texts.kind_name(ctx.tr, provider, request.kind)
 
 
 @router.command("/requests")

@@ -14,28 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.config import Config, ProviderConfig, RequestKind, pick_localized
-from domain.i18n import N_, Translator, translator
+from domain import request_texts as texts
+from domain.config import Config, ProviderConfig, RequestKind
+from domain.i18n import Translator, translator
 from domain.metrics import REQUEST_FIRST_ANSWER, REQUESTS
 from domain.requests import ANSWERED, CLOSED, NEW, REOPEN_DAYS, TAKEN
 from domain.verification import mask_holder
 from storage.models import Account, Chat, ServiceRequest
-from storage.repositories.outbox import PRIORITY_EMERGENCY
 from storage.unit_of_work import UnitOfWork
 
 GROUP_CHANNEL = "telegram"
-BUILTIN_NAMES = {
-    "charges": N_("Question about charges"),
-    "no_heating": N_("Problem: no heating"),
-    "no_hot_water": N_("Problem: no hot water"),
-    "leak": N_("Problem: leak"),
-    "problem": N_("Problem: other"),
-    "heating": N_("Heating stop or restart application"),
-    "contact": N_("Change of phone or e-mail"),
-    "receipt": N_("Missing receipt"),
-    "other": N_("Other"),
-}
-STATUS_NAMES = {NEW: N_("new"), TAKEN: N_("taken"), ANSWERED: N_("answered"), CLOSED: N_("closed")}
 
 
 class RequestClosed(Exception):
@@ -58,18 +46,6 @@ class Filing:
     contact: str = ""
 
 
-def kind_name(tr: Translator, provider: ProviderConfig | None, kind_id: str) -> str:
-    """The kind's name in ``tr``'s language: the provider's own, else the built-in one, else the id."""
-    if provider is not None:
-        try:
-            kind = provider.request_kind(kind_id)
-        except KeyError:
-            kind = None
-        if kind is not None and kind.name:
-            return pick_localized(kind.name, tr.locale)
-    return tr._(BUILTIN_NAMES[kind_id]) if kind_id in BUILTIN_NAMES else kind_id
-
-
 def _provider(config: Config, provider_id: str) -> ProviderConfig | None:
     try:
         return config.provider(provider_id)
@@ -83,12 +59,8 @@ def _operators(config: Config) -> Translator:
 
 async def _to_group(uow: UnitOfWork, config: Config, text: str, now: datetime) -> None:
     """Queue ``text`` for the operators' group (nothing when none is configured)."""
-    if not config.telegram.operators_chat_id:
-        return
-    group, _ = await uow.chats.get_or_create(GROUP_CHANNEL, str(config.telegram.operators_chat_id))
-    await uow.outbox.enqueue(
-        group.id, text, kind="request", priority=PRIORITY_EMERGENCY, not_before=now, now=now
-    )
+    if config.telegram.operators_chat_id:
+        await uow.requests.queue_for(GROUP_CHANNEL, str(config.telegram.operators_chat_id), text, now)
 
 
 async def _status(uow: UnitOfWork, request: ServiceRequest, status: str, actor: str, now: datetime) -> None:
@@ -98,9 +70,7 @@ async def _status(uow: UnitOfWork, request: ServiceRequest, status: str, actor: 
 
 
 def request_title(tr: Translator, config: Config, request: ServiceRequest) -> str:
-    """'Request #12 — Problem: leak': the first line of every post about it in the group."""
-    kind = kind_name(tr, _provider(config, request.provider_id), request.kind)
-    return tr._("Request #{number} — {kind}", number=request.id, kind=kind)
+    return texts.request_title(tr, config, request.id, request.provider_id, request.kind)
 
 
 def _post_text(config: Config, request: ServiceRequest, filing: Filing, phone: str) -> str:
@@ -201,9 +171,7 @@ async def answer(
             tr._("To write back or to mark it solved, open My requests (/requests)."),
         ]
     )
-    await uow.outbox.enqueue(
-        chat.id, body, kind="request", priority=PRIORITY_EMERGENCY, not_before=now, now=now
-    )
+    await uow.requests.queue(chat.id, body, now)
     return True
 
 
@@ -222,9 +190,7 @@ async def close(uow: UnitOfWork, config: Config, request: ServiceRequest, actor:
                 number=request.id,
                 days=REOPEN_DAYS,
             )
-            await uow.outbox.enqueue(
-                chat.id, text, kind="request", priority=PRIORITY_EMERGENCY, not_before=now, now=now
-            )
+            await uow.requests.queue(chat.id, text, now)
         return
     tr = _operators(config)
     await _to_group(

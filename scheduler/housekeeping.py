@@ -1,5 +1,5 @@
-"""Housekeeping: forget handled inbox updates and old verification attempts after their retention,
-and keep SQLite's query planner statistics fresh."""
+"""Housekeeping: forget handled inbox updates, old verification attempts and closed residents'
+requests after their retention, and keep SQLite's query planner statistics fresh."""
 
 from __future__ import annotations
 
@@ -32,3 +32,13 @@ async def purge_old_records(db: Database, clock: Callable[[], datetime]) -> tupl
         )
     await db.optimize()
     return updates, attempts
+
+
+async def purge_old_requests(db: Database, clock: Callable[[], datetime], days: int) -> int:
+    """Delete residents' requests (texts, photos, contacts) closed more than ``days`` days ago."""
+    async with db.unit_of_work() as uow:
+        removed = await uow.requests.purge_closed_before(clock() - timedelta(days=days))
+        await uow.commit()
+    if removed:
+        log.info("housekeeping: removed %d requests closed more than %d days ago", removed, days)
+    return removed

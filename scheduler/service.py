@@ -9,8 +9,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from domain.config import Config
-from scheduler.housekeeping import purge_old_records
+from scheduler.housekeeping import purge_old_records, purge_old_requests
 from scheduler.notices import add_reminder_jobs
+from scheduler.request_reminders import remind_unanswered
 from storage.database import Database
 
 # A job that was due while the process was down still runs once on start-up if it is at most
@@ -29,6 +30,20 @@ def build_scheduler(config: Config, db: Database, clock: Callable[[], datetime])
         args=[db, clock],
         id="housekeeping",
         name="Purge handled updates and old verification attempts; refresh planner statistics",
+    )
+    scheduler.add_job(
+        purge_old_requests,
+        CronTrigger(hour=4, minute=27, timezone=config.bot_zone),
+        args=[db, clock, config.bot.requests_days],
+        id="requests-retention",
+        name="Delete residents' requests closed longer ago than [bot] requests_days",
+    )
+    scheduler.add_job(
+        remind_unanswered,
+        CronTrigger(minute=7, timezone=config.bot_zone),
+        args=[config, db, clock],
+        id="requests-reminder",
+        name="Remind the operators' group of requests unanswered past their answer time",
     )
     add_reminder_jobs(scheduler, config, db, clock)
     return scheduler

@@ -255,7 +255,7 @@ async def test_duplicate_update_is_handled_once(tg: Telegram):
 async def test_command_menu_for_every_language(tg: Telegram):
     assert set(tg.api.commands) == {"uk", "ru", "zh", "en", None}
     names = ["start", "menu", "balance", "readings", "history"]
-    names += ["accounts", "add", "language", "settings", "help", "cancel"]
+    names += ["request", "requests", "accounts", "add", "language", "settings", "help", "cancel"]
     for commands in tg.api.commands.values():
         assert [command["command"] for command in commands] == names
         assert all(command["description"] for command in commands)

@@ -43,6 +43,7 @@ from aiogram.types import (
     BotCommandScopeChat,
     BufferedInputFile,
     CallbackQuery,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -164,17 +165,30 @@ def _job_from_row(row: InboxUpdate) -> _Job:
     return _Job(row.id, stored_payload(row))
 
 
-def to_incoming(update: Update) -> Incoming | None:
-    """What the resident did, or None for updates the bot ignores (other types, group chats)."""
+def to_incoming(update: Update, operators_chat: int = 0) -> Incoming | None:
+    """What the resident did, or None for updates the bot ignores (other types, group chats other
+    than the operators' group ``operators_chat``)."""
     if update.message is not None:
-        return _message_incoming(update.message)
+        return _message_incoming(update.message, operators_chat)
     if update.callback_query is not None:
-        return _callback_incoming(update.callback_query)
+        return _callback_incoming(update.callback_query, operators_chat)
     return None
 
 
-def _message_incoming(message: Message) -> Incoming | None:
-    if message.chat.type != "private":
+def _in_scope(chat: Chat, operators_chat: int) -> bool:
+    return chat.type == "private" or (bool(operators_chat) and chat.id == operators_chat)
+
+
+def _replied_text(message: Message) -> str:
+    """The text of the bot's own message this one replies to ('' when it replies to nothing of ours)."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+        return ""
+    return replied.text or replied.caption or ""
+
+
+def _message_incoming(message: Message, operators_chat: int = 0) -> Incoming | None:
+    if not _in_scope(message.chat, operators_chat):
         return None
     user = message.from_user
     common: dict[str, Any] = {
@@ -182,15 +196,21 @@ def _message_incoming(message: Message) -> Incoming | None:
         "chat_id": str(message.chat.id),
         "user_id": str(user.id) if user else "",
         "language": user.language_code if user else None,
+        "reply_to": _replied_text(message),
+        "user_name": user.full_name if user else "",
     }
     if message.text is not None:
         return Incoming(**common, kind="text", text=message.text)
-    return Incoming(**common, kind="media")  # stickers, photos, voice, location, contact, ...
+    if message.photo:  # sizes, smallest first: the largest one is kept
+        return Incoming(
+            **common, kind="media", text=message.caption or "", media=(message.photo[-1].file_id,)
+        )
+    return Incoming(**common, kind="media")  # stickers, documents, voice, location, contact, ...
 
 
-def _callback_incoming(query: CallbackQuery) -> Incoming | None:
+def _callback_incoming(query: CallbackQuery, operators_chat: int = 0) -> Incoming | None:
     chat = query.message.chat if query.message is not None else None
-    if chat is not None and chat.type != "private":
+    if chat is not None and not _in_scope(chat, operators_chat):
         return None
     return Incoming(
         channel=CHANNEL,
@@ -199,6 +219,7 @@ def _callback_incoming(query: CallbackQuery) -> Incoming | None:
         language=query.from_user.language_code,
         kind="action",
         action=query.data or "",
+        user_name=query.from_user.full_name,
     )
 
 
@@ -448,7 +469,7 @@ class TelegramChannel:
         except ValidationError:
             log.warning("telegram: malformed update (inbox id %s) ignored", job.inbox_id)
             update = None
-        incoming = to_incoming(update) if update is not None else None
+        incoming = to_incoming(update, self._settings.operators_chat_id) if update is not None else None
         if incoming is None:
             await self._worker.mark_handled(job.inbox_id)
             return

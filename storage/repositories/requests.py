@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Account, Chat, RequestEvent, RequestMessage, ServiceRequest
+from storage.repositories.chats import ChatRepository
+from storage.repositories.outbox import PRIORITY_EMERGENCY, OutboxRepository
 
 OPEN_STATUSES = ("new", "taken", "answered")
 UNANSWERED_STATUSES = ("new", "taken")
@@ -194,5 +196,14 @@ class RequestRepository:
         await self.session.execute(delete(ServiceRequest).where(ServiceRequest.id.in_(ids)))
         return len(ids)
 
-    async def mark_reminded(self, request: ServiceRequest, day: date) -> None:
-        request.reminded_on = day
+    async def queue_for(self, channel: str, chat_key: str, text: str, now: datetime) -> None:
+        """Queue ``text`` for the chat ``chat_key`` (the operators' group; created when new) at the
+        emergency priority: quiet hours do not hold requests back."""
+        chat, _ = await ChatRepository(self.session).get_or_create(channel, chat_key)
+        await self.queue(chat.id, text, now)
+
+    async def queue(self, chat_id: int, text: str, now: datetime) -> None:
+        """Queue ``text`` for the chat ``chat_id`` at the emergency priority."""
+        await OutboxRepository(self.session).enqueue(
+            chat_id, text, kind="request", priority=PRIORITY_EMERGENCY, not_before=now, now=now
+        )

@@ -109,4 +109,7 @@ def to_incoming(raw: dict[str, Any]) -> Incoming | None:
         if text.startswith(ACTION_MARKER):
             return Incoming(**common, kind="action", action=text.removeprefix(ACTION_MARKER))
         return Incoming(**common, kind="text", text=text)
-    return Incoming(**common, kind="media")  # picture, sticker, location, contact, file, video, url, ...
+    picture = _get(message, "media")
+    if _get(message, "type") == "picture" and isinstance(picture, str) and picture:
+        return Incoming(**common, kind="media", text=text if isinstance(text, str) else "", media=(picture,))
+    return Incoming(**common, kind="media")  # sticker, location, contact, file, video, url, ...
