@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from domain.i18n import translator
 from domain.masking import mask_id
 from domain.requests import CLOSED, request_number
 from handlers import requests_service as service
@@ -27,9 +28,10 @@ def _operator_name(ctx: Context) -> str:
 
 
 async def group_update(ctx: Context) -> list[Reply]:
-    """Whatever happened in the operators' group."""
+    """Whatever happened in the operators' group; answered in the bot's language, like the posts."""
     incoming = ctx.incoming
     ctx.clear_state()
+    ctx.tr = translator(ctx.config.bot.default_locale)
     if not ctx.is_operator:
         log.info("operators' group: user %s is not an operator; ignored", mask_id(incoming.user_id))
         return []

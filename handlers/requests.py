@@ -294,7 +294,6 @@ def _photos_question(ctx: Context, state: RequestState) -> Reply:
             "{count} photo added. Send more (up to {limit}) or press Done.",
             "{count} photos added. Send more (up to {limit}) or press Done.",
             count,
-            count=count,
             limit=MAX_PHOTOS,
         )
         button = Button(ctx._("Done"), "req:done")
@@ -348,7 +347,7 @@ async def _summary(ctx: Context, state: RequestState) -> Reply:
         ctx._("Text: {text}", text=state.text),
     ]
     if state.media:
-        lines.append(ctx.tr.n_("{count} photo", "{count} photos", len(state.media), count=len(state.media)))
+        lines.append(ctx.tr.n_("{count} photo", "{count} photos", len(state.media)))
     buttons = [[Button(ctx._("Submit"), f"req:submit:{state.nonce}")], cancel_row(ctx)]
     return Reply("\n".join(lines), buttons=buttons)
 
@@ -384,11 +383,7 @@ async def _submit(ctx: Context, nonce: str) -> list[Reply]:
 
 
 def _status_name(ctx: Context, request: ServiceRequest) -> str:
-    return (
-        ctx._(service.STATUS_NAMES[request.status])
-        if request.status in service.STATUS_NAMES
-        else request.status
-    )
+    return texts.status_name(ctx.tr, request.status)
 
 
 def _kind_label(ctx: Context, request: ServiceRequest) -> str:
@@ -438,9 +433,7 @@ async def _show(ctx: Context, request: ServiceRequest) -> list[Reply]:
         moment = format_moment(message.created_at, ctx.config.bot_zone, ctx.tr.locale)
         who = ctx._("You") if message.direction == "in" else ctx._("Operator")
         photos = (
-            ctx.tr.n_(" ({count} photo)", " ({count} photos)", len(message.media), count=len(message.media))
-            if message.media
-            else ""
+            ctx.tr.n_(" ({count} photo)", " ({count} photos)", len(message.media)) if message.media else ""
         )
         lines.append(f"{moment} {who}: {message.text}{photos}")
     buttons: list[list[Button]] = []

@@ -90,7 +90,6 @@ def _post_text(config: Config, request: ServiceRequest, filing: Filing, phone: s
                 "{count} photo attached",
                 "{count} photos attached",
                 len(filing.media),
-                count=len(filing.media),
             )
         )
     lines += [
@@ -133,7 +132,7 @@ async def add_resident_message(
     tr = _operators(config)
     lines = [request_title(tr, config, request), tr._("The resident writes:"), text]
     if media:
-        lines.append(tr.n_("{count} photo attached", "{count} photos attached", len(media), count=len(media)))
+        lines.append(tr.n_("{count} photo attached", "{count} photos attached", len(media)))
     await _to_group(uow, config, "\n".join(lines), now)
 
 
