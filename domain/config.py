@@ -315,6 +315,22 @@ class ProviderConfig(_Strict):
             raise ValueError(f"payment_qr.purpose: unknown locale(s) {unknown}; use {allowed}")
         return self
 
+    @model_validator(mode="after")
+    def _request_kinds_named(self) -> ProviderConfig:
+        builtin = {kind.id for kind in BUILTIN_KINDS}
+        for index, kind in enumerate(self.requests):
+            if kind.id not in builtin and not kind.name:
+                raise ValueError(
+                    f"requests[{index}].name: a new kind ({kind.id!r}) needs a name, e.g. {{ en = '…' }}"
+                )
+            unknown = [code for code in kind.name if code not in SUPPORTED_LOCALES]
+            if unknown:
+                raise ValueError(f"requests[{index}].name: unknown locale(s) {unknown}")
+        ids = [kind.id for kind in self.requests]
+        if len(set(ids)) != len(ids):
+            raise ValueError("requests: a kind id is given twice")
+        return self
+
     _zone = field_validator("timezone")(_check_zone)
 
     @field_validator("name")

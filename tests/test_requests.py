@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.requests_cli import export_requests, safe_cell
-from domain.config import Config, parse_config
+from domain.config import Config, ConfigError, parse_config
 from domain.requests import normalize_contact, request_number
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
@@ -231,3 +231,21 @@ async def test_the_export_is_formula_safe_and_old_requests_are_purged(setup):
         left = list((await uow.session.execute(select(ServiceRequest.id))).scalars())
         messages = list((await uow.session.execute(select(RequestMessage.request_id))).scalars())
     assert left == [second] and messages == [second]
+
+
+def test_request_kinds_in_the_config():
+    data: dict[str, Any] = {**TEST_CONFIG, "providers": [dict(TEST_CONFIG["providers"][0])]}
+    data["providers"][0]["requests"] = [
+        {"id": "leak", "answer_hours": 1},
+        {"id": "meter_check", "name": {"en": "Meter verification"}, "answer_hours": 48},
+    ]
+    provider = parse_config(data, environ={}).providers[0]
+    assert [kind.id for kind in provider.request_kinds][-2:] == ["other", "meter_check"]
+    leak = provider.request_kind("leak")
+    assert (leak.answer_hours, leak.urgent) == (1, True)  # the built-in's urgency stays
+    data["providers"][0]["requests"] = [{"id": "meter_check"}]
+    with pytest.raises(ConfigError, match=r"providers\[0\]: requests\[0\].name: a new kind"):
+        parse_config(data, environ={})
+    data["providers"][0]["requests"] = [{"id": "heating", "deadline": "16-10"}]
+    with pytest.raises(ConfigError, match=r"providers\[0\].requests\[0\].deadline"):
+        parse_config(data, environ={})
