@@ -21,6 +21,7 @@ from domain.metrics import REQUEST_FIRST_ANSWER, REQUESTS
 from domain.requests import ANSWERED, CLOSED, NEW, REOPEN_DAYS, TAKEN
 from domain.verification import mask_holder
 from storage.models import Account, Chat, ServiceRequest
+from storage.repositories.requests import answer_key
 from storage.unit_of_work import UnitOfWork
 
 GROUP_CHANNEL = "telegram"
@@ -152,7 +153,7 @@ async def answer(
         raise RequestClosed(request.id)
     chat = await uow.requests.chat_of(request)
     reachable = chat is not None and chat.active
-    await uow.requests.add_message(request.id, "out", operator, text, (), now, delivered=reachable)
+    message = await uow.requests.add_message(request.id, "out", operator, text, (), now, delivered=reachable)
     if not request.taken_by:
         request.taken_by = operator
     if request.first_answer_at is None:
@@ -170,7 +171,7 @@ async def answer(
             tr._("To write back or to mark it solved, open My requests (/requests)."),
         ]
     )
-    await uow.requests.queue(chat.id, body, now)
+    await uow.requests.queue(chat.id, body, now, dedup_key=answer_key(message.id))
     return True
 
 

@@ -1,6 +1,7 @@
 """The service level of residents' requests: a request not answered within its kind's answer time
 is reminded into the operators' group, at most once per working day (Monday to Friday, in the
-bot's time zone), through the outbox."""
+bot's time zone), and an answer the messenger refused (the resident blocked the bot) is marked
+undelivered and told to the group; both through the outbox."""
 
 from __future__ import annotations
 
@@ -53,3 +54,24 @@ async def remind_unanswered(config: Config, db: Database, clock: Callable[[], da
     if reminded:
         log.info("requests: %d unanswered request(s) reminded to the operators", reminded)
     return reminded
+
+
+async def report_undelivered(config: Config, db: Database, clock: Callable[[], datetime]) -> int:
+    """Mark the answers whose delivery failed as undelivered and tell the operators; how many."""
+    group = config.telegram.operators_chat_id
+    now = clock()
+    tr = translator(config.bot.default_locale)
+    async with db.unit_of_work() as uow:
+        failed = await uow.requests.undelivered_answers()
+        for message, request in failed:
+            message.delivered = False
+            if group:
+                title = request_title(tr, config, request.id, request.provider_id, request.kind)
+                text = tr._(
+                    "The answer did not reach the resident: they blocked the bot or left the messenger."
+                )
+                await uow.requests.queue_for(GROUP_CHANNEL, str(group), f"{title}\n{text}", now)
+        await uow.commit()
+    if failed:
+        log.info("requests: %d answer(s) could not be delivered; the operators were told", len(failed))
+    return len(failed)

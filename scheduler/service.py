@@ -11,7 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from domain.config import Config
 from scheduler.housekeeping import purge_old_records, purge_old_requests
 from scheduler.notices import add_reminder_jobs
-from scheduler.request_reminders import remind_unanswered
+from scheduler.request_reminders import remind_unanswered, report_undelivered
 from storage.database import Database
 
 # A job that was due while the process was down still runs once on start-up if it is at most
@@ -44,6 +44,13 @@ def build_scheduler(config: Config, db: Database, clock: Callable[[], datetime])
         args=[config, db, clock],
         id="requests-reminder",
         name="Remind the operators' group of requests unanswered past their answer time",
+    )
+    scheduler.add_job(
+        report_undelivered,
+        CronTrigger(minute="*/5", timezone=config.bot_zone),
+        args=[config, db, clock],
+        id="requests-undelivered",
+        name="Tell the operators' group of answers a resident's messenger refused",
     )
     add_reminder_jobs(scheduler, config, db, clock)
     return scheduler

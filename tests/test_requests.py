@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.requests_cli import export_requests, safe_cell
 from domain.config import Config, ConfigError, parse_config
@@ -18,6 +18,7 @@ from domain.requests import normalize_contact, request_number
 from handlers.engine import Engine
 from handlers.types import Incoming, Reply
 from scheduler.housekeeping import purge_old_requests
+from scheduler.request_reminders import report_undelivered
 from storage.database import Database
 from storage.models import OutboxMessage, RequestMessage, ServiceRequest
 from tests.conftest import TEST_CONFIG
@@ -249,3 +250,30 @@ def test_request_kinds_in_the_config():
     data["providers"][0]["requests"] = [{"id": "heating", "deadline": "16-10"}]
     with pytest.raises(ConfigError, match=r"providers\[0\].requests\[0\].deadline"):
         parse_config(data, environ={})
+
+
+async def test_an_answer_whose_delivery_failed_is_marked_and_told_once(setup):
+    db, engine, _ = setup
+    resident = await bound(engine)
+    number = await file(resident)
+    async with db.unit_of_work() as uow:
+        post = (await uow.session.execute(select(OutboxMessage.payload))).scalars().first()
+    assert post is not None
+    operator = Chat(engine, GROUP, OPERATOR)
+    assert (await operator.send(kind="text", text="Checked: correct", reply_to=post["text"])).startswith(
+        "Відповідь надіслано"
+    )
+    config = requests_config()
+    assert await report_undelivered(config, db, lambda: NOW) == 0  # not failed (yet)
+    async with db.unit_of_work() as uow:
+        await uow.session.execute(
+            update(OutboxMessage).where(OutboxMessage.dedup_key.is_not(None)).values(status="failed")
+        )
+        await uow.commit()
+    assert await report_undelivered(config, db, lambda: NOW) == 1
+    assert await report_undelivered(config, db, lambda: NOW) == 0
+    async with db.unit_of_work() as uow:
+        (_, answer) = await uow.requests.messages(number)
+        told = (await uow.session.execute(select(OutboxMessage.payload).order_by(OutboxMessage.id))).scalars()
+        last = list(told)[-1]["text"]
+    assert not answer.delivered and last.endswith("він заблокував бота або покинув месенджер.")

@@ -22,7 +22,7 @@ from bot.channels.telegram import TelegramChannel
 from domain.config import Config, parse_config
 from handlers.engine import Engine
 from scheduler.delivery import DeliveryLoop
-from scheduler.request_reminders import remind_unanswered
+from scheduler.request_reminders import remind_unanswered, report_undelivered
 from storage.database import Database
 from storage.models import OutboxMessage, RequestEvent, ServiceRequest
 from tests.conftest import TEST_CONFIG
@@ -249,3 +249,34 @@ async def test_a_viber_question_is_answered_from_the_telegram_group(db: Database
     async with db.unit_of_work() as uow:
         rows = list((await uow.session.execute(select(OutboxMessage.status))).scalars())
     assert rows == ["sent", "sent"]
+
+
+async def test_an_answer_to_a_resident_who_blocked_the_bot_is_marked_and_told(desk: Desk, now: datetime):
+    await file_leak(desk)
+    (post,) = await wait_for(lambda: desk.api.sent_to(GROUP), 1)
+    desk.api.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user", chat_id=CHAT)
+    (sent,) = await desk.operator_says(OPERATOR, "A plumber is on the way.", post)
+    assert sent.text == "Відповідь надіслано мешканцю (звернення #1)."  # queued: not refused yet
+
+    async def failed() -> bool:
+        async with desk.db.unit_of_work() as uow:
+            query = select(OutboxMessage.status).where(OutboxMessage.dedup_key.is_not(None))
+            return list((await uow.session.execute(query)).scalars()) == ["failed"]
+
+    deadline = time.monotonic() + 10
+    while not await failed():
+        assert time.monotonic() < deadline, "the answer's delivery did not fail"
+        await asyncio.sleep(0.05)
+    config = desk.channel._config
+    assert await report_undelivered(config, desk.db, lambda: now) == 1
+    assert await report_undelivered(config, desk.db, lambda: now) == 0  # told once
+    (_, _, told) = await wait_for(lambda: desk.api.sent_to(GROUP), 3)  # the post, "sent", this
+    assert (told.text or "") == (
+        "Звернення #1 — Проблема: протікання\n"
+        "Відповідь не дійшла до мешканця: він заблокував бота або покинув месенджер."
+    )
+    async with desk.db.unit_of_work() as uow:
+        (_, answer) = await uow.requests.messages(1)
+    assert not answer.delivered
+    (again,) = await desk.operator_says(OPERATOR, "Are you there?", post)  # the chat is now inactive
+    assert (again.text or "").startswith("Не доставлено")

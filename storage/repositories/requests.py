@@ -7,15 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, cast, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Account, Chat, RequestEvent, RequestMessage, ServiceRequest
+from storage.models import Account, Chat, OutboxMessage, RequestEvent, RequestMessage, ServiceRequest
 from storage.repositories.chats import ChatRepository
-from storage.repositories.outbox import PRIORITY_EMERGENCY, OutboxRepository
+from storage.repositories.outbox import FAILED, PRIORITY_EMERGENCY, OutboxRepository
 
 OPEN_STATUSES = ("new", "taken", "answered")
 UNANSWERED_STATUSES = ("new", "taken")
+ANSWER_KEY = "request-answer:"  # + the answer's message id: the outbox row that carries it
+
+
+def answer_key(message_id: int) -> str:
+    return f"{ANSWER_KEY}{message_id}"
 
 
 @dataclass(frozen=True)
@@ -202,8 +207,32 @@ class RequestRepository:
         chat, _ = await ChatRepository(self.session).get_or_create(channel, chat_key)
         await self.queue(chat.id, text, now)
 
-    async def queue(self, chat_id: int, text: str, now: datetime) -> None:
+    async def queue(self, chat_id: int, text: str, now: datetime, dedup_key: str | None = None) -> None:
         """Queue ``text`` for the chat ``chat_id`` at the emergency priority."""
         await OutboxRepository(self.session).enqueue(
-            chat_id, text, kind="request", priority=PRIORITY_EMERGENCY, not_before=now, now=now
+            chat_id,
+            text,
+            kind="request",
+            priority=PRIORITY_EMERGENCY,
+            dedup_key=dedup_key,
+            not_before=now,
+            now=now,
         )
+
+    async def undelivered_answers(self) -> list[tuple[RequestMessage, ServiceRequest]]:
+        """Operators' answers still marked delivered whose outbox row failed (the resident blocked
+        the bot, the chat is gone), locked, oldest first."""
+        key = literal(ANSWER_KEY) + cast(RequestMessage.id, String)
+        query = (
+            select(RequestMessage, ServiceRequest)
+            .join(ServiceRequest, ServiceRequest.id == RequestMessage.request_id)
+            .join(OutboxMessage, OutboxMessage.dedup_key == key)
+            .where(
+                RequestMessage.direction == "out",
+                RequestMessage.delivered.is_(True),
+                OutboxMessage.status == FAILED,
+            )
+            .order_by(RequestMessage.id)
+            .with_for_update(of=RequestMessage)
+        )
+        return [(message, request) for message, request in await self.session.execute(query)]
