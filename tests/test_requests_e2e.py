@@ -226,6 +226,13 @@ async def test_a_viber_question_is_answered_from_the_telegram_group(db: Database
                 await vb.press(USER, "req:new")
                 await vb.press(USER, "req:k:charges")
                 await vb.say(USER, "Why was I charged twice for October?")
+                sticker = await vb.exchange(
+                    USER, vb_api.event_message(USER, {"type": "sticker", "sticker_id": 40100})
+                )
+                assert sticker[0].text == "Only photos can be attached (not stickers, files or videos)."
+                picture = {"type": "picture", "media": "https://dl-media.viber.com/receipt.jpg", "text": ""}
+                added = await vb.exchange(USER, vb_api.event_message(USER, picture))
+                assert added[0].text.startswith("1 photo added.")
                 await vb.press(USER, "req:done")
                 summary = vb.api.sent_to(USER)[-1]
                 submit = next(b for b in summary.action_bodies if "req:submit:" in b).split("act:", 1)[1]
@@ -244,6 +251,7 @@ async def test_a_viber_question_is_answered_from_the_telegram_group(db: Database
                     1,
                 )
                 assert "It was a correction; see the next receipt." in answers[0].text
+                assert "Додано 1 фото" in (post.text or "")
         finally:
             await vb.shutdown()
     async with db.unit_of_work() as uow:
