@@ -187,19 +187,13 @@ class RequestRepository:
 
     async def purge_closed_before(self, cutoff: datetime) -> int:
         """Delete requests closed before ``cutoff`` with their messages and events; returns how many."""
-        ids = list(
-            (
-                await self.session.execute(
-                    select(ServiceRequest.id).where(
-                        ServiceRequest.status == "closed", ServiceRequest.closed_at < cutoff
-                    )
-                )
-            ).scalars()
+        old = select(ServiceRequest.id).where(
+            ServiceRequest.status == "closed", ServiceRequest.closed_at < cutoff
         )
         for table in (RequestMessage, RequestEvent):
-            await self.session.execute(delete(table).where(table.request_id.in_(ids)))
-        await self.session.execute(delete(ServiceRequest).where(ServiceRequest.id.in_(ids)))
-        return len(ids)
+            await self.session.execute(delete(table).where(table.request_id.in_(old)))
+        result = await self.session.execute(delete(ServiceRequest).where(ServiceRequest.id.in_(old)))
+        return int(result.rowcount or 0)
 
     async def queue_for(self, channel: str, chat_key: str, text: str, now: datetime) -> None:
         """Queue ``text`` for the chat ``chat_key`` (the operators' group; created when new) at the
