@@ -32,6 +32,27 @@ def utilibot(
     )
 
 
+async def start_run(
+    config: Path,
+    token: str = TOKEN,
+    stdout: int = asyncio.subprocess.PIPE,
+    stderr: int = asyncio.subprocess.STDOUT,
+) -> asyncio.subprocess.Process:
+    """`utilibot run -c CONFIG` as a child process with the Telegram token in its environment."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "-c",
+        str(config),
+        env={**os.environ, "UTILIBOT_TELEGRAM_TOKEN": token},
+        stdout=stdout,
+        stderr=stderr,
+        cwd=ROOT,
+    )
+
+
 def write_config(folder: Path, extra: str = "", replace: tuple[str, str] = ("", "")) -> Path:
     config = folder / "config.toml"
     demo = (DEMO / "config.toml").read_text(encoding="utf-8").replace(*replace)
@@ -128,18 +149,7 @@ def test_db_import_and_export(tmp_path):
 async def test_run_answers_on_telegram_and_stops_on_sigterm(tmp_path):
     async with fake_telegram() as api:
         config = write_config(tmp_path, f'[telegram]\napi_base_url = "{api.base_url}"\npolling_timeout = 1\n')
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "-c",
-            str(config),
-            env={**os.environ, "UTILIBOT_TELEGRAM_TOKEN": TOKEN},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=ROOT,
-        )
+        process = await start_run(config)
         try:
             update = api.push_message(77, "/start", "en")
             await api.wait_confirmed(update, timeout=30)

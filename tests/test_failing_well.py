@@ -5,8 +5,6 @@ nobody listens on, and an unreachable PostgreSQL during `db upgrade`."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,22 +13,11 @@ import pytest
 from aiohttp import web
 
 from tests.fakes.telegram_api import TOKEN, fake_telegram, free_port
-from tests.test_cli import ROOT, utilibot, write_config
+from tests.test_cli import start_run, utilibot, write_config
 
 
 async def _run_bot(config: Path, token: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "-c",
-        str(config),
-        env={**os.environ, "UTILIBOT_TELEGRAM_TOKEN": token},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
+    process = await start_run(config, token, stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=90)
     assert process.returncode is not None
     return process.returncode, stderr.decode()

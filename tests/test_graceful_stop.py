@@ -4,9 +4,7 @@ flight, records every delivery result, releases the delivery role and exits with
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +15,9 @@ from scheduler.delivery import delivery_role
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.models import Chat, OutboxMessage
-from tests.fakes.telegram_api import TOKEN, fake_telegram
+from tests.fakes.telegram_api import fake_telegram
 from tests.test_broadcast_crash import delivered
-from tests.test_cli import ROOT
+from tests.test_cli import start_run
 from tests.test_delivery import add_chats, queue_broadcast
 
 RECIPIENTS = 2000
@@ -40,18 +38,7 @@ async def test_sigterm_mid_broadcast(tmp_path: Path) -> None:
             '[[providers]]\nid = "teplo"\nname = { en = "City Heating" }\n',
             encoding="utf-8",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "-c",
-            str(config),
-            env={**os.environ, "UTILIBOT_TELEGRAM_TOKEN": TOKEN},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=ROOT,
-        )
+        process = await start_run(config)
         try:
             await api.wait_for(lambda: len(api.calls_of("sendMessage")) >= 300, timeout=60)
             update = api.push_message(77, "/start", "en")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import aiohttp
 from bot.monitoring import Monitor, Watched
 from storage.database import Database
 from tests.fakes.telegram_api import TOKEN, fake_telegram, free_port
-from tests.test_cli import ROOT, write_config
+from tests.test_cli import start_run, write_config
 
 
 def _sample(metrics: str, name: str, **labels: str) -> float:
@@ -43,18 +41,7 @@ async def test_healthz_and_metrics_of_a_running_bot(tmp_path: Path) -> None:
             f'[telegram]\napi_base_url = "{api.base_url}"\npolling_timeout = 1\n'
             f'[monitoring]\nlisten = "127.0.0.1:{port}"\n[logging]\nformat = "json"\n',
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "-c",
-            str(config),
-            env={**os.environ, "UTILIBOT_TELEGRAM_TOKEN": TOKEN},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=ROOT,
-        )
+        process = await start_run(config)
         base = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as session:

@@ -4,32 +4,19 @@ and the resident gets it — once; its inbox row then holds nothing left to send
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
 
 from storage.database import Database
 from storage.models import InboxUpdate
-from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI, fake_telegram
-from tests.test_cli import ROOT, write_config
+from tests.fakes.telegram_api import FakeTelegramAPI, fake_telegram
+from tests.test_cli import start_run, write_config
 
 
 async def start_bot(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "-c",
-        str(config),
-        env={**os.environ, "UTILIBOT_TELEGRAM_TOKEN": TOKEN},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        cwd=ROOT,
-    )
+    return await start_run(config, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
 def held_calls(api: FakeTelegramAPI, chat_id: int) -> int:
