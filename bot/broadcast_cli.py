@@ -42,6 +42,7 @@ from handlers.broadcasting import (
     AudienceError,
     AudienceFilters,
     build_audience,
+    cancel_broadcast,
     count_recipients,
     find_twin,
     queue_broadcast,
@@ -375,7 +376,7 @@ def _print_details(broadcast: Broadcast, out: TextIO) -> None:
 
 async def _cancel(db: Database, broadcast_id: int, out: TextIO) -> int:
     async with db.unit_of_work() as uow:
-        cancelled = await uow.broadcasts.cancel(broadcast_id, _now())
+        cancelled = await cancel_broadcast(uow, broadcast_id, _creator(), _now())
         await uow.commit()
     if cancelled is None:
         print(f"Broadcast #{broadcast_id} is not running; nothing to cancel.", file=out)

@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.requests_cli import add_parsers as add_requests_parsers
 
     add_requests_parsers(commands)
+    from bot.audit_cli import add_parsers as add_audit_parsers
+
+    add_audit_parsers(commands)
 
     database = commands.add_parser("db", help="database schema management", description="Database schema.")
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -308,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.requests_cli import run_command as run_requests_command
 
             return run_requests_command(args, config)
+        if args.command == "audit":
+            from bot.audit_cli import run_command as run_audit_command
+
+            return run_audit_command(args, config)
         if args.command in ("broadcast", "broadcast-status"):
             from bot.broadcast_cli import run_command
 

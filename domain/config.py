@@ -186,6 +186,8 @@ class BotConfig(_Strict):
     )
     # Residents' requests (their texts, photos, contacts) are deleted this many days after closing.
     requests_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    # The audit trail (operators' actions, paused accounts, disowned bindings) is kept this long.
+    audit_days: Annotated[int, Field(ge=30, le=3650)] = 365
 
     _zone = field_validator("timezone")(_check_zone)
 

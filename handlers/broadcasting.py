@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.audit import AuditAction
 from domain.broadcast import BroadcastTexts
 from domain.config import Config, enabled_channels
 from domain.i18n import Translator
@@ -172,4 +173,25 @@ async def queue_broadcast(
         progress_locale=progress.locale if progress else "",
     )
     total = await uow.broadcasts.queue(broadcast, now)
+    await uow.audit.record(
+        created_by,
+        AuditAction.BROADCAST_QUEUED,
+        now,
+        subject=f"broadcast #{broadcast.id}",
+        details={"recipients": total, "emergency": emergency},
+    )
     return Queued(broadcast.id, total)
+
+
+async def cancel_broadcast(uow: UnitOfWork, broadcast_id: int, actor: str, now: datetime) -> int | None:
+    """Cancel a running broadcast; returns how many messages were dropped (None: not running)."""
+    cancelled = await uow.broadcasts.cancel(broadcast_id, now)
+    if cancelled is not None:
+        await uow.audit.record(
+            actor,
+            AuditAction.BROADCAST_CANCELLED,
+            now,
+            subject=f"broadcast #{broadcast_id}",
+            details={"dropped": cancelled},
+        )
+    return cancelled

@@ -27,6 +27,7 @@ from handlers.broadcasting import (
     AudienceFilters,
     ProgressChat,
     build_audience,
+    cancel_broadcast,
     count_recipients,
     queue_broadcast,
     render_preview,
@@ -377,7 +378,8 @@ async def _ask_cancel(ctx: Context, broadcast_id: int) -> list[Reply]:
 
 
 async def _cancel(ctx: Context, broadcast_id: int) -> list[Reply]:
-    cancelled = await ctx.uow.broadcasts.cancel(broadcast_id, ctx.now)
+    actor = f"{ctx.incoming.channel}:{ctx.incoming.user_id}"
+    cancelled = await cancel_broadcast(ctx.uow, broadcast_id, actor, ctx.now)
     if cancelled is None:
         return [Reply(ctx._("Broadcast #{id} is not running.", id=broadcast_id))]
     text = ctx.tr.n_(

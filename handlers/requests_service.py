@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain import request_texts as texts
+from domain.audit import AuditAction
 from domain.config import Config, ProviderConfig, RequestKind
 from domain.i18n import Translator, translator
 from domain.metrics import REQUEST_FIRST_ANSWER, REQUESTS
@@ -142,6 +143,7 @@ async def take(uow: UnitOfWork, request: ServiceRequest, operator: str, now: dat
         raise RequestClosed(request.id)
     request.taken_by = operator
     await _status(uow, request, TAKEN, operator, now)
+    await uow.audit.record(operator, AuditAction.REQUEST_TAKEN, now, subject=f"request #{request.id}")
 
 
 async def answer(
@@ -160,6 +162,8 @@ async def answer(
         request.first_answer_at = now
         REQUEST_FIRST_ANSWER.labels(kind=request.kind).observe((now - request.created_at).total_seconds())
     await _status(uow, request, ANSWERED, operator, now)
+    subject = f"request #{request.id}"
+    await uow.audit.record(operator, AuditAction.REQUEST_ANSWERED, now, subject, {"delivered": reachable})
     if not reachable or chat is None:
         return False
     tr = translator(chat.locale or config.bot.default_locale)
@@ -181,6 +185,7 @@ async def close(uow: UnitOfWork, config: Config, request: ServiceRequest, actor:
         return
     await _status(uow, request, CLOSED, actor, now)
     if actor:  # an operator
+        await uow.audit.record(actor, AuditAction.REQUEST_CLOSED, now, subject=f"request #{request.id}")
         chat = await uow.requests.chat_of(request)
         if chat is not None and chat.active:
             tr = translator(chat.locale or config.bot.default_locale)

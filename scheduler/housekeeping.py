@@ -1,5 +1,6 @@
-"""Housekeeping: forget handled inbox updates, old verification attempts and closed residents'
-requests after their retention, and keep SQLite's query planner statistics fresh."""
+"""Housekeeping: forget handled inbox updates, old verification attempts, closed residents'
+requests and old audit entries after their retention, and keep SQLite's query planner statistics
+fresh."""
 
 from __future__ import annotations
 
@@ -41,4 +42,14 @@ async def purge_old_requests(db: Database, clock: Callable[[], datetime], days: 
         await uow.commit()
     if removed:
         log.info("housekeeping: removed %d requests closed more than %d days ago", removed, days)
+    return removed
+
+
+async def purge_old_audit(db: Database, clock: Callable[[], datetime], days: int) -> int:
+    """Delete audit entries older than ``days`` days ([bot] audit_days)."""
+    async with db.unit_of_work() as uow:
+        removed = await uow.audit.purge_before(clock() - timedelta(days=days))
+        await uow.commit()
+    if removed:
+        log.info("housekeeping: removed %d audit entries older than %d days", removed, days)
     return removed

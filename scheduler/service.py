@@ -9,7 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from domain.config import Config
-from scheduler.housekeeping import purge_old_records, purge_old_requests
+from scheduler.housekeeping import purge_old_audit, purge_old_records, purge_old_requests
 from scheduler.notices import add_reminder_jobs
 from scheduler.request_reminders import remind_unanswered, report_undelivered
 from storage.database import Database
@@ -37,6 +37,13 @@ def build_scheduler(config: Config, db: Database, clock: Callable[[], datetime])
         args=[db, clock, config.bot.requests_days],
         id="requests-retention",
         name="Delete residents' requests closed longer ago than [bot] requests_days",
+    )
+    scheduler.add_job(
+        purge_old_audit,
+        CronTrigger(hour=4, minute=37, timezone=config.bot_zone),
+        args=[db, clock, config.bot.audit_days],
+        id="audit-retention",
+        name="Delete audit entries older than [bot] audit_days",
     )
     scheduler.add_job(
         remind_unanswered,

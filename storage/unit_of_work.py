@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories.accounts import AccountRepository
+from storage.repositories.audit import AuditRepository
 from storage.repositories.billing import BillingRepository
 from storage.repositories.broadcasts import BroadcastRepository
 from storage.repositories.chats import ChatRepository
@@ -36,6 +37,7 @@ class UnitOfWork:
         self.broadcasts = BroadcastRepository(session)
         self.reminders = ReminderRepository(session)
         self.requests = RequestRepository(session)
+        self.audit = AuditRepository(session)
 
     async def __aenter__(self) -> UnitOfWork:
         if self._turns is not None:

@@ -74,6 +74,7 @@ def write_config(folder: Path, extra: str = "", replace: tuple[str, str] = ("", 
         ["viber", "set-webhook"],
         ["db"],
         ["db", "upgrade"],
+        ["audit"],
     ],
 )
 def test_every_command_has_help(command):
